@@ -1,0 +1,1 @@
+//! GPU layout of quantized tensors (see module docs once written).
