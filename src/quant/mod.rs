@@ -163,8 +163,11 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(GgmlType::Q4_1.bytes_for(576 * 576), Some(576 * 576 / 32 * 20));
+        assert_eq!(
+            GgmlType::Q4_1.bytes_for(576 * 576),
+            Some(576 * 576 / 32 * 20)
+        );
         assert_eq!(GgmlType::Q8_0.bytes_for(33), None);
-        assert_eq!(GgmlType::Q6_K.bytes_for(u64::MAX / 256 * 256), None);
+        assert_eq!(GgmlType::Q8_K.bytes_for(u64::MAX / 256 * 256), None);
     }
 }
