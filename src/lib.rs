@@ -4,7 +4,9 @@
 pub mod chat;
 pub mod gguf;
 pub mod gpu;
+pub mod kv;
 pub mod model;
 pub mod quant;
 pub mod sample;
+pub mod session;
 pub mod tokenizer;

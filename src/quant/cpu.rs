@@ -29,7 +29,7 @@ fn f16_at(b: &[u8], at: usize) -> f32 {
 
 fn check_sizes(ty: GgmlType, n_bytes: usize, n_elements: usize) -> Result<(), QuantError> {
     let block = ty.block_size();
-    if n_elements % block != 0 {
+    if !n_elements.is_multiple_of(block) {
         return Err(QuantError::NotWholeBlocks {
             ty,
             n: n_elements,
@@ -109,7 +109,7 @@ pub fn dequantize_to_vec(
 /// nearest, one scale per block). Used to build test models and test data.
 pub fn quantize(ty: GgmlType, x: &[f32]) -> Result<Vec<u8>, QuantError> {
     let bs = ty.block_size();
-    if x.len() % bs != 0 {
+    if !x.len().is_multiple_of(bs) {
         return Err(QuantError::NotWholeBlocks {
             ty,
             n: x.len(),

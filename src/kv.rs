@@ -1,0 +1,87 @@
+//! The KV cache: one key and one value buffer per layer on the GPU, plus the
+//! logical length (how many positions hold valid entries).
+//!
+//! Positions past the logical length are never read (attention reads rows
+//! `0..kv_len`), so shortening the cache is O(1): only the length changes.
+//! This is what makes a rollback to a checkpoint cheap.
+
+use crate::gpu::{Gpu, GpuError};
+
+pub struct KvCache {
+    k: Vec<wgpu::Buffer>,
+    v: Vec<wgpu::Buffer>,
+    capacity: usize,
+    kv_dim: usize,
+    len: usize,
+}
+
+impl KvCache {
+    /// Allocates `n_ctx` positions of `kv_dim` f32 values per layer.
+    pub fn new(gpu: &Gpu, n_layer: usize, n_ctx: usize, kv_dim: usize) -> Result<Self, GpuError> {
+        let bytes = (n_ctx as u64)
+            .checked_mul(kv_dim as u64 * 4)
+            .ok_or_else(|| GpuError::TooLarge {
+                what: "KV cache layer".into(),
+                bytes: u64::MAX,
+                limit: gpu.max_binding,
+            })?;
+        if bytes > gpu.max_binding {
+            return Err(GpuError::TooLarge {
+                what: format!("KV cache layer ({n_ctx} positions x {kv_dim})"),
+                bytes,
+                limit: gpu.max_binding,
+            });
+        }
+        let make = |label: &str| {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(4),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        Ok(KvCache {
+            k: (0..n_layer).map(|_| make("k_cache")).collect(),
+            v: (0..n_layer).map(|_| make("v_cache")).collect(),
+            capacity: n_ctx,
+            kv_dim,
+            len: 0,
+        })
+    }
+
+    pub fn layer(&self, l: usize) -> (&wgpu::Buffer, &wgpu::Buffer) {
+        (&self.k[l], &self.v[l])
+    }
+
+    /// Positions that hold valid entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn kv_dim(&self) -> usize {
+        self.kv_dim
+    }
+
+    pub(crate) fn set_len(&mut self, len: usize) {
+        debug_assert!(len <= self.capacity);
+        self.len = len;
+    }
+
+    /// Forgets every position from `len` on, in O(1).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// GPU bytes held by the cache.
+    pub fn gpu_bytes(&self) -> u64 {
+        (self.k.len() * 2 * self.capacity * self.kv_dim * 4) as u64
+    }
+}

@@ -1,0 +1,683 @@
+//! Every GPU kernel against a CPU reference computed here from the same
+//! random data, on each adapter the test machine has: Vulkan (lavapipe on CI,
+//! which has f16/subgroups) and GL (llvmpipe on CI, the plain fallback).
+
+use rewind::gpu::{Gpu, GpuError, GpuOptions, Kernels, Op, QMatrix, Step, StepParams, Tensor};
+use rewind::quant::{GgmlType, dequantize_to_vec, quantize};
+use std::sync::Arc;
+
+/// xorshift64*: deterministic test data without extra dependencies.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next_u32(&mut self) -> u32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+    }
+    /// Uniform in [-scale, scale).
+    fn f32(&mut self, scale: f32) -> f32 {
+        (self.next_u32() as f32 / 4_294_967_296.0 * 2.0 - 1.0) * scale
+    }
+    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.f32(scale)).collect()
+    }
+}
+
+/// The adapters every test runs on.
+fn configs() -> Vec<(&'static str, GpuOptions)> {
+    vec![
+        (
+            "vulkan",
+            GpuOptions {
+                backends: Some(wgpu::Backends::VULKAN),
+                ..Default::default()
+            },
+        ),
+        (
+            "gl",
+            GpuOptions {
+                backends: Some(wgpu::Backends::GL),
+                ..Default::default()
+            },
+        ),
+    ]
+}
+
+fn open(name: &str, opts: &GpuOptions) -> (Arc<Gpu>, Kernels) {
+    let gpu = Gpu::new(opts).unwrap_or_else(|e| panic!("{name}: no device: {e}"));
+    eprintln!(
+        "{name}: {} (f16 {}, subgroups {})",
+        gpu.describe(),
+        gpu.f16,
+        gpu.subgroups
+    );
+    let k = Kernels::new(&gpu).unwrap();
+    (gpu, k)
+}
+
+fn each_gpu(mut f: impl FnMut(&str, &Arc<Gpu>, &Kernels)) {
+    for (name, opts) in configs() {
+        let (gpu, k) = open(name, &opts);
+        f(name, &gpu, &k);
+    }
+}
+
+fn run(gpu: &Gpu, step: &Step, ops: &[&Op], n_tokens: u32, pos0: u32) {
+    step.write(gpu, StepParams::new(n_tokens, pos0));
+    gpu.run(ops, n_tokens);
+    gpu.wait().unwrap();
+}
+
+#[track_caller]
+fn assert_close(what: &str, got: &[f32], want: &[f64], tol: impl Fn(usize) -> f64) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let t = tol(i);
+        assert!(
+            (g as f64 - w).abs() <= t,
+            "{what}: element {i}: got {g}, want {w} (tolerance {t})"
+        );
+    }
+}
+
+const TYPES: [GgmlType; 5] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+];
+
+/// A random matrix of `ty`: (ggml bytes, the dequantized values).
+fn random_matrix(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> (Vec<u8>, Vec<f32>) {
+    let w = rng.vec(rows * cols, 1.0);
+    let bytes = quantize(ty, &w).unwrap();
+    let deq = dequantize_to_vec(ty, &bytes, rows * cols).unwrap();
+    (bytes, deq)
+}
+
+/// Checks y (capacity `cap` token rows) after a matmul of `n` tokens:
+/// rows t < n hold (y0 +) W x[t], rows past n are unchanged.
+#[allow(clippy::too_many_arguments)]
+fn check_matmul(
+    what: &str,
+    got: &[f32],
+    w: &[f32],
+    x: &[f32],
+    y0: &[f32],
+    rows: usize,
+    cols: usize,
+    n: usize,
+    accumulate: bool,
+) {
+    let mut want = Vec::new();
+    let mut tol = Vec::new();
+    for t in 0..got.len() / rows {
+        for r in 0..rows {
+            let i = t * rows + r;
+            if t >= n {
+                want.push(y0[i] as f64);
+                tol.push(0.0);
+                continue;
+            }
+            let mut s = 0.0f64;
+            let mut mag = 0.0f64;
+            for c in 0..cols {
+                let p = w[r * cols + c] as f64 * x[t * cols + c] as f64;
+                s += p;
+                mag += p.abs();
+            }
+            if accumulate {
+                s += y0[i] as f64;
+                mag += (y0[i] as f64).abs();
+            }
+            want.push(s);
+            // f32 accumulation in another order than the f64 reference:
+            // a few ulps of the magnitude of the terms.
+            tol.push(1e-5 * mag + 1e-6);
+        }
+    }
+    assert_close(what, got, &want, |i| tol[i]);
+}
+
+fn matmul_case(gpu: &Arc<Gpu>, k: &Kernels, what: &str, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let step = Step::new(gpu);
+    // rows not a multiple of any workgroup size; cols = several blocks.
+    for (rows, cols) in [(67, 96), (130, 256)] {
+        for ty in TYPES {
+            let (bytes, w) = random_matrix(&mut rng, ty, rows, cols);
+            let m = QMatrix::upload(gpu, ty, rows, cols, &bytes, "w").unwrap();
+            // n = 1 (decode), n < 8, n > 8 (two token groups); capacity n + 2.
+            for n in [1usize, 5, 11] {
+                let cap = n + 2;
+                let xv = rng.vec(cap * cols, 1.0);
+                let y0 = rng.vec(cap * rows, 1.0);
+                let x = Tensor::from_slice(gpu, &xv, "x").unwrap();
+                for accumulate in [false, true] {
+                    let y = Tensor::from_slice(gpu, &y0, "y").unwrap();
+                    let op = k.matmul(&step, &m, &x, &y, accumulate).unwrap();
+                    run(gpu, &step, &[&op], n as u32, 0);
+                    let got = y.read(gpu).unwrap();
+                    let ctx = format!("{what} {ty} {rows}x{cols} n={n} acc={accumulate}");
+                    check_matmul(&ctx, &got, &w, &xv, &y0, rows, cols, n, accumulate);
+                }
+                // matmul_last: only x row n-1, into y[0..rows].
+                let y = Tensor::from_slice(gpu, &y0[..rows], "logits").unwrap();
+                let op = k.matmul_last(&step, &m, &x, &y).unwrap();
+                run(gpu, &step, &[&op], n as u32, 0);
+                let got = y.read(gpu).unwrap();
+                let ctx = format!("{what} {ty} {rows}x{cols} matmul_last n={n}");
+                let xl = &xv[(n - 1) * cols..n * cols];
+                check_matmul(&ctx, &got, &w, xl, &y0[..rows], rows, cols, 1, false);
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_all_types() {
+    each_gpu(|name, gpu, k| matmul_case(gpu, k, name, 1));
+}
+
+#[test]
+fn matmul_cooperative_variant() {
+    // The many-threads-per-row kernel real GPUs get, run on the test adapter.
+    let opts = GpuOptions {
+        backends: Some(wgpu::Backends::VULKAN),
+        thread_per_row: Some(false),
+        ..Default::default()
+    };
+    let (gpu, k) = open("vulkan, cooperative", &opts);
+    assert!(!gpu.thread_per_row);
+    matmul_case(&gpu, &k, "cooperative", 2);
+}
+
+fn embed_check(gpu: &Arc<Gpu>, k: &Kernels, what: &str, m: &QMatrix, table: &[f32]) {
+    let (rows, cols) = (m.rows, m.cols);
+    let step = Step::new(gpu);
+    let ids = [5u32, 0, rows as u32 - 1, 12];
+    let cap = ids.len();
+    let tokens = gpu.storage_buffer(4 * cap as u64, "tokens").unwrap();
+    gpu.queue
+        .write_buffer(&tokens, 0, bytemuck::cast_slice(&ids));
+    let out = Tensor::from_slice(gpu, &vec![7.0; cap * cols], "out").unwrap();
+    let op = k.embed(&step, m, &tokens, &out).unwrap();
+    let n = 3;
+    run(gpu, &step, &[&op], n as u32, 0);
+    let got = out.read(gpu).unwrap();
+    let mut want = Vec::new();
+    for (t, &id) in ids.iter().enumerate() {
+        for c in 0..cols {
+            want.push(if t < n {
+                table[id as usize * cols + c] as f64
+            } else {
+                7.0
+            });
+        }
+    }
+    // Dequantization is one multiply-add per element: allow an ulp or two.
+    assert_close(&format!("{what} embed {}", m.ty), &got, &want, |i| {
+        1e-6 * want[i].abs() + 1e-7
+    });
+    // An id past the table gives a zero row.
+    gpu.queue
+        .write_buffer(&tokens, 0, bytemuck::cast_slice(&[rows as u32 + 3]));
+    run(gpu, &step, &[&op], 1, 0);
+    let got = gpu.read_f32(&out.buffer, 0, cols).unwrap();
+    assert!(got.iter().all(|&v| v == 0.0), "{what}: out-of-range id");
+}
+
+#[test]
+fn embed_all_types() {
+    each_gpu(|name, gpu, k| {
+        let mut rng = Rng::new(3);
+        for ty in TYPES {
+            let (rows, cols) = (37, 64);
+            let (bytes, table) = random_matrix(&mut rng, ty, rows, cols);
+            let m = QMatrix::upload(gpu, ty, rows, cols, &bytes, "table").unwrap();
+            embed_check(gpu, k, name, &m, &table);
+        }
+    });
+}
+
+#[test]
+fn split_matrices_give_the_same_results() {
+    for (name, mut opts) in configs() {
+        // A tiny binding limit splits every matrix into several parts.
+        opts.max_binding_size = Some(1024);
+        let (gpu, k) = open(name, &opts);
+        assert_eq!(gpu.max_binding, 1024);
+        let mut rng = Rng::new(4);
+        let step = Step::new(&gpu);
+        for ty in TYPES {
+            let (rows, cols) = (100, 64);
+            let (bytes, w) = random_matrix(&mut rng, ty, rows, cols);
+            let m = QMatrix::upload(&gpu, ty, rows, cols, &bytes, "w").unwrap();
+            assert!(m.n_parts() >= 3, "{ty}: {} parts", m.n_parts());
+            let parts = m.part_rows();
+            assert_eq!(parts.iter().map(|p| p.1).sum::<usize>(), rows);
+            let n = 2;
+            let xv = rng.vec(n * cols, 1.0);
+            let y0 = rng.vec(n * rows, 1.0);
+            let x = Tensor::from_slice(&gpu, &xv, "x").unwrap();
+            let y = Tensor::from_slice(&gpu, &y0, "y").unwrap();
+            let op = k.matmul(&step, &m, &x, &y, true).unwrap();
+            assert_eq!(op.n_dispatches(), m.n_parts());
+            run(&gpu, &step, &[&op], n as u32, 0);
+            let got = y.read(&gpu).unwrap();
+            check_matmul(
+                &format!("{name} split {ty}"),
+                &got,
+                &w,
+                &xv,
+                &y0,
+                rows,
+                cols,
+                n,
+                true,
+            );
+            let y = Tensor::from_slice(&gpu, &y0[..rows], "y").unwrap();
+            let op = k.matmul_last(&step, &m, &x, &y).unwrap();
+            run(&gpu, &step, &[&op], n as u32, 0);
+            let got = y.read(&gpu).unwrap();
+            let xl = &xv[cols..];
+            check_matmul(
+                &format!("{name} split last {ty}"),
+                &got,
+                &w,
+                xl,
+                &y0[..rows],
+                rows,
+                cols,
+                1,
+                false,
+            );
+            embed_check(&gpu, &k, &format!("{name} split"), &m, &w);
+        }
+        // A row that doesn't fit one binding is an error, not a panic.
+        let bytes = quantize(GgmlType::F32, &vec![0.0; 512]).unwrap();
+        assert!(matches!(
+            QMatrix::upload(&gpu, GgmlType::F32, 1, 512, &bytes, "big"),
+            Err(GpuError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            Tensor::new(&gpu, 1000, "big"),
+            Err(GpuError::TooLarge { .. })
+        ));
+    }
+}
+
+#[test]
+fn rmsnorm() {
+    each_gpu(|name, gpu, k| {
+        let mut rng = Rng::new(5);
+        let step = Step::new(gpu);
+        let (dim, cap, n, eps) = (200, 4, 3, 1e-5f32);
+        let xv = rng.vec(cap * dim, 2.0);
+        let wv = rng.vec(dim, 1.0);
+        let x = Tensor::from_slice(gpu, &xv, "x").unwrap();
+        let w = Tensor::from_slice(gpu, &wv, "w").unwrap();
+        let out = Tensor::new(gpu, cap * dim, "out").unwrap();
+        let op = k.rmsnorm(&step, &x, &w, &out, dim, eps).unwrap();
+        run(gpu, &step, &[&op], n as u32, 0);
+        let got = out.read(gpu).unwrap();
+        let mut want = vec![0.0f64; cap * dim];
+        for t in 0..n {
+            let row = &xv[t * dim..(t + 1) * dim];
+            let ms = row.iter().map(|&v| v as f64 * v as f64).sum::<f64>() / dim as f64;
+            let inv = 1.0 / (ms + eps as f64).sqrt();
+            for i in 0..dim {
+                want[t * dim + i] = row[i] as f64 * inv * wv[i] as f64;
+            }
+        }
+        // f32 sum of squares and sqrt: relative error ~1e-6.
+        assert_close(&format!("{name} rmsnorm"), &got, &want, |i| {
+            1e-5 * want[i].abs() + 1e-6
+        });
+    });
+}
+
+#[test]
+fn rope() {
+    each_gpu(|name, gpu, k| {
+        let mut rng = Rng::new(6);
+        let step = Step::new(gpu);
+        let (n_heads, head_dim, cap, n, base) = (3, 16, 5, 4, 10000.0f32);
+        for rope_dim in [16, 8] {
+            for pos0 in [0u32, 7, 2900] {
+                let xv = rng.vec(cap * n_heads * head_dim, 1.0);
+                let x = Tensor::from_slice(gpu, &xv, "x").unwrap();
+                let op = k
+                    .rope(&step, &x, n_heads, head_dim, rope_dim, base)
+                    .unwrap();
+                run(gpu, &step, &[&op], n as u32, pos0);
+                let got = x.read(gpu).unwrap();
+                let mut want: Vec<f64> = xv.iter().map(|&v| v as f64).collect();
+                for t in 0..n {
+                    let pos = (pos0 as usize + t) as f64;
+                    for h in 0..n_heads {
+                        for i in 0..rope_dim / 2 {
+                            let theta = pos * (base as f64).powf(-2.0 * i as f64 / rope_dim as f64);
+                            let o = (t * n_heads + h) * head_dim + 2 * i;
+                            let (x0, x1) = (xv[o] as f64, xv[o + 1] as f64);
+                            want[o] = x0 * theta.cos() - x1 * theta.sin();
+                            want[o + 1] = x0 * theta.sin() + x1 * theta.cos();
+                        }
+                    }
+                }
+                // The angle pos * inv_freq is an f32 product (as in ggml):
+                // its error grows with the position (~1e-7 relative).
+                let tol = 2e-6 + 3e-7 * (pos0 as f64 + n as f64);
+                assert_close(
+                    &format!("{name} rope dim {rope_dim} pos0 {pos0}"),
+                    &got,
+                    &want,
+                    |_| tol,
+                );
+            }
+        }
+    });
+}
+
+/// Reference causal GQA attention for query rows at positions pos0.. over
+/// cache rows (`kc`, `vc`: [ctx][kv_dim]).
+#[allow(clippy::too_many_arguments)]
+fn attention_ref(
+    q: &[f32],
+    kc: &[f32],
+    vc: &[f32],
+    n: usize,
+    pos0: usize,
+    n_heads: usize,
+    n_kv: usize,
+    hd: usize,
+) -> Vec<f64> {
+    let kv_dim = n_kv * hd;
+    let mut out = vec![0.0; n * n_heads * hd];
+    for t in 0..n {
+        for h in 0..n_heads {
+            let kvh = h / (n_heads / n_kv);
+            let qo = (t * n_heads + h) * hd;
+            let len = pos0 + t + 1;
+            let s: Vec<f64> = (0..len)
+                .map(|j| {
+                    (0..hd)
+                        .map(|d| q[qo + d] as f64 * kc[j * kv_dim + kvh * hd + d] as f64)
+                        .sum::<f64>()
+                        / (hd as f64).sqrt()
+                })
+                .collect();
+            let m = s.iter().cloned().fold(f64::MIN, f64::max);
+            let e: Vec<f64> = s.iter().map(|v| (v - m).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for d in 0..hd {
+                out[qo + d] = (0..len)
+                    .map(|j| e[j] * vc[j * kv_dim + kvh * hd + d] as f64)
+                    .sum::<f64>()
+                    / sum;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn kv_store_and_attention() {
+    each_gpu(|name, gpu, k| {
+        let mut rng = Rng::new(7);
+        let step = Step::new(gpu);
+        let (n_heads, n_kv) = (4, 2);
+        for hd in [32, 80] {
+            let (cap, max_ctx) = (6, 40);
+            let kv_dim = n_kv * hd;
+            let q = Tensor::new(gpu, cap * n_heads * hd, "q").unwrap();
+            let kt = Tensor::new(gpu, cap * kv_dim, "k").unwrap();
+            let vt = Tensor::new(gpu, cap * kv_dim, "v").unwrap();
+            let out = Tensor::new(gpu, cap * n_heads * hd, "out").unwrap();
+            let kc = gpu
+                .storage_buffer((max_ctx * kv_dim * 4) as u64, "kc")
+                .unwrap();
+            let vc = gpu
+                .storage_buffer((max_ctx * kv_dim * 4) as u64, "vc")
+                .unwrap();
+            let store = k.kv_store(&step, &kt, &vt, &kc, &vc, kv_dim).unwrap();
+            let attn = k
+                .attention(&step, &q, &kc, &vc, &out, n_heads, n_kv, hd)
+                .unwrap();
+            let mut k_all = vec![0.0f32; max_ctx * kv_dim];
+            let mut v_all = vec![0.0f32; max_ctx * kv_dim];
+            // A prefill of 5 tokens, then 1 (decode), then 3 more.
+            let mut pos0 = 0;
+            for n in [5usize, 1, 3] {
+                // Large q values: the softmax must subtract its maximum.
+                let qv = rng.vec(n * n_heads * hd, 3.0);
+                let kv = rng.vec(n * kv_dim, 1.0);
+                let vv = rng.vec(n * kv_dim, 1.0);
+                q.write(gpu, 0, &qv).unwrap();
+                kt.write(gpu, 0, &kv).unwrap();
+                vt.write(gpu, 0, &vv).unwrap();
+                k_all[pos0 * kv_dim..(pos0 + n) * kv_dim].copy_from_slice(&kv);
+                v_all[pos0 * kv_dim..(pos0 + n) * kv_dim].copy_from_slice(&vv);
+                run(gpu, &step, &[&store, &attn], n as u32, pos0 as u32);
+                assert_eq!(
+                    gpu.read_f32(&kc, 0, k_all.len()).unwrap(),
+                    k_all,
+                    "{name} k cache"
+                );
+                assert_eq!(
+                    gpu.read_f32(&vc, 0, v_all.len()).unwrap(),
+                    v_all,
+                    "{name} v cache"
+                );
+                let got = gpu.read_f32(&out.buffer, 0, n * n_heads * hd).unwrap();
+                let want = attention_ref(&qv, &k_all, &v_all, n, pos0, n_heads, n_kv, hd);
+                // Softmax-weighted means of values in [-1, 1], summed in f32.
+                assert_close(
+                    &format!("{name} attention hd {hd} pos0 {pos0} n {n}"),
+                    &got,
+                    &want,
+                    |_| 1e-5,
+                );
+                pos0 += n;
+            }
+        }
+    });
+}
+
+#[test]
+fn attention_long_context() {
+    each_gpu(|name, gpu, k| {
+        let mut rng = Rng::new(8);
+        let step = Step::new(gpu);
+        let (n_heads, n_kv, hd, ctx, n) = (4, 2, 64, 3000, 2);
+        let kv_dim = n_kv * hd;
+        let pos0 = ctx - n;
+        let k_all = rng.vec(ctx * kv_dim, 1.0);
+        let v_all = rng.vec(ctx * kv_dim, 1.0);
+        let kc = gpu.storage_buffer((ctx * kv_dim * 4) as u64, "kc").unwrap();
+        let vc = gpu.storage_buffer((ctx * kv_dim * 4) as u64, "vc").unwrap();
+        // The cache holds earlier positions; this step stores the last n.
+        gpu.queue
+            .write_buffer(&kc, 0, bytemuck::cast_slice(&k_all[..pos0 * kv_dim]));
+        gpu.queue
+            .write_buffer(&vc, 0, bytemuck::cast_slice(&v_all[..pos0 * kv_dim]));
+        let kt = Tensor::from_slice(gpu, &k_all[pos0 * kv_dim..], "k").unwrap();
+        let vt = Tensor::from_slice(gpu, &v_all[pos0 * kv_dim..], "v").unwrap();
+        let qv = rng.vec(n * n_heads * hd, 2.0);
+        let q = Tensor::from_slice(gpu, &qv, "q").unwrap();
+        let out = Tensor::new(gpu, n * n_heads * hd, "out").unwrap();
+        let store = k.kv_store(&step, &kt, &vt, &kc, &vc, kv_dim).unwrap();
+        let attn = k
+            .attention(&step, &q, &kc, &vc, &out, n_heads, n_kv, hd)
+            .unwrap();
+        run(gpu, &step, &[&store, &attn], n as u32, pos0 as u32);
+        let got = out.read(gpu).unwrap();
+        let want = attention_ref(&qv, &k_all, &v_all, n, pos0, n_heads, n_kv, hd);
+        // Means over 3000 values: f32 running sums lose a few more ulps.
+        assert_close(&format!("{name} attention ctx {ctx}"), &got, &want, |_| {
+            2e-5
+        });
+    });
+}
+
+#[test]
+fn silu_mul_and_add() {
+    each_gpu(|name, gpu, k| {
+        let mut rng = Rng::new(9);
+        let step = Step::new(gpu);
+        let (n, cap, rows) = (300, 4, 3);
+        let gv = rng.vec(cap * n, 6.0);
+        let uv = rng.vec(cap * n, 2.0);
+        let ov = rng.vec(cap * n, 1.0);
+        let g = Tensor::from_slice(gpu, &gv, "gate").unwrap();
+        let u = Tensor::from_slice(gpu, &uv, "up").unwrap();
+        let o = Tensor::from_slice(gpu, &ov, "out").unwrap();
+        let op = k.silu_mul(&step, &g, &u, &o, n).unwrap();
+        run(gpu, &step, &[&op], rows as u32, 0);
+        let got = o.read(gpu).unwrap();
+        let want: Vec<f64> = (0..cap * n)
+            .map(|i| {
+                if i < rows * n {
+                    let g = gv[i] as f64;
+                    g / (1.0 + (-g).exp()) * uv[i] as f64
+                } else {
+                    ov[i] as f64
+                }
+            })
+            .collect();
+        // exp() in f32 on the GPU: a few ulps relative.
+        assert_close(&format!("{name} silu_mul"), &got, &want, |i| {
+            1e-5 * want[i].abs() + 1e-6
+        });
+
+        let op = k.add(&step, &o, &u, n).unwrap();
+        let before = got;
+        run(gpu, &step, &[&op], rows as u32, 0);
+        let got = o.read(gpu).unwrap();
+        let want: Vec<f64> = (0..cap * n)
+            .map(|i| {
+                let add = if i < rows * n { uv[i] } else { 0.0 };
+                (before[i] + add) as f64
+            })
+            .collect();
+        // One f32 addition, as computed here in f32: exact.
+        assert_close(&format!("{name} add"), &got, &want, |_| 0.0);
+    });
+}
+
+#[test]
+fn argmax() {
+    each_gpu(|name, gpu, k| {
+        let mut rng = Rng::new(10);
+        let step = Step::new(gpu);
+        let n = 1000; // not a multiple of the workgroup size
+        let out = gpu.storage_buffer(4, "argmax").unwrap();
+        let mut cases: Vec<(Vec<f32>, u32)> = Vec::new();
+        // Ties: the lowest index wins.
+        let mut v = rng.vec(n + 24, 1.0);
+        v[700] = 5.0;
+        v[300] = 5.0;
+        cases.push((v, 300));
+        // All equal.
+        cases.push((vec![0.5; n + 24], 0));
+        // The maximum at the last index; a larger value past n is ignored.
+        let mut v = rng.vec(n + 24, 1.0);
+        v[n - 1] = 3.0;
+        v[n + 3] = 9.0;
+        cases.push((v, n as u32 - 1));
+        // Negative values only.
+        let mut v: Vec<f32> = rng.vec(n + 24, 1.0).iter().map(|x| x.abs() - 2.0).collect();
+        v[17] = -0.5;
+        cases.push((v, 17));
+        for (i, (v, want)) in cases.iter().enumerate() {
+            let logits = Tensor::from_slice(gpu, v, "logits").unwrap();
+            let op = k.argmax(&step, &logits, n, &out).unwrap();
+            run(gpu, &step, &[&op], 1, 0);
+            let got = gpu.read_u32(&out, 0, 1).unwrap()[0];
+            assert_eq!(got, *want, "{name} argmax case {i}");
+        }
+    });
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    let (gpu, k) = open("vulkan", &configs()[0].1);
+    let step = Step::new(&gpu);
+    let bytes = vec![0u8; 144];
+    assert!(matches!(
+        QMatrix::upload(&gpu, GgmlType::Q4_K, 1, 256, &bytes, "q4k"),
+        Err(GpuError::Unsupported { .. })
+    ));
+    assert!(matches!(
+        QMatrix::upload(&gpu, GgmlType::Q8_0, 2, 32, &bytes[..34], "short"),
+        Err(GpuError::Invalid(_))
+    ));
+    // F16 kernels need a multiple of 8 columns.
+    let f16 = quantize(GgmlType::F16, &[0.0; 12]).unwrap();
+    let m = QMatrix::upload(&gpu, GgmlType::F16, 2, 6, &f16, "odd").unwrap();
+    let x = Tensor::new(&gpu, 8, "x").unwrap();
+    let y = Tensor::new(&gpu, 8, "y").unwrap();
+    assert!(matches!(
+        k.matmul(&step, &m, &x, &y, false),
+        Err(GpuError::Unsupported { .. })
+    ));
+    // Aliased buffers.
+    assert!(matches!(k.add(&step, &x, &x, 8), Err(GpuError::Invalid(_))));
+    assert!(matches!(
+        k.rmsnorm(&step, &x, &y, &x, 8, 1e-5),
+        Err(GpuError::Invalid(_))
+    ));
+    // Reading past a buffer.
+    assert!(matches!(
+        gpu.read_f32(&x.buffer, 4, 8),
+        Err(GpuError::Invalid(_))
+    ));
+}
+
+/// Decode-speed check, not a test: a 4096x4096 mat-vec (Q4_1, and Q8_0 and
+/// F32 for comparison), reported as effective weight bandwidth. Run with
+/// `cargo test --release --test gpu_kernels -- --ignored --nocapture bench_matvec`.
+#[test]
+#[ignore]
+fn bench_matvec() {
+    let (rows, cols) = (4096, 4096);
+    let mut rng = Rng::new(11);
+    for (name, thread_per_row) in [("thread per row", true), ("cooperative", false)] {
+        let opts = GpuOptions {
+            backends: Some(wgpu::Backends::VULKAN),
+            thread_per_row: Some(thread_per_row),
+            ..Default::default()
+        };
+        let (gpu, k) = open(name, &opts);
+        for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::F32] {
+            let (bytes, _) = random_matrix(&mut rng, ty, rows, cols);
+            let m = QMatrix::upload(&gpu, ty, rows, cols, &bytes, "w").unwrap();
+            let x = Tensor::from_slice(&gpu, &rng.vec(cols, 1.0), "x").unwrap();
+            let y = Tensor::new(&gpu, rows, "y").unwrap();
+            let step = Step::new(&gpu);
+            let op = k.matmul(&step, &m, &x, &y, false).unwrap();
+            let reps = 20;
+            let ops: Vec<&Op> = (0..reps).map(|_| &op).collect();
+            run(&gpu, &step, &ops[..1], 1, 0);
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                run(&gpu, &step, &ops, 1, 0);
+                best = best.min(t.elapsed().as_secs_f64() / reps as f64);
+            }
+            let gb = m.gpu_bytes() as f64 / 1e9;
+            eprintln!(
+                "{}: {name}: {rows}x{cols} {ty} mat-vec {:.3} ms, {:.2} GB/s of weights",
+                gpu.describe(),
+                best * 1e3,
+                gb / best
+            );
+        }
+    }
+}
