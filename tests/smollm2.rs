@@ -1,15 +1,20 @@
-//! SmolLM2-135M-Instruct (Q4_1) against llama.cpp: greedy decoding of 8 chat
-//! prompts and the top-5 logits of every step (tests/data/smollm2_greedy.json,
-//! produced by llama.cpp's CPU backend on the same file).
+//! SmolLM2-135M-Instruct (Q4_1) end to end, against two references:
 //!
-//! Token rule: rewind's greedy tokens equal llama.cpp's up to the first
-//! end-of-turn token; past it, up to the first step where llama.cpp's top two
-//! logits are within 0.1 (a near tie that rounding may flip).
-//!
-//! Logit tolerance: llama.cpp's CPU backend multiplies Q4_1 weights with
-//! activations quantized to 8 bits (Q8_1) while rewind keeps activations in
-//! f32, so logits (magnitude ~10-30) differ by rounding of that order; see
-//! LOGIT_TOL.
+//! 1. An exact f32 forward written independently in numpy
+//!    (scripts/gen_f32_reference.py → tests/data/smollm2_f32_reference.json):
+//!    rewind computes in f32 too, so its greedy tokens must be identical and
+//!    its logits equal up to summation-order rounding (measured ≤ 1.5e-4;
+//!    tolerance F32_TOL).
+//! 2. llama.cpp's CPU backend (tests/data/smollm2_greedy.json). llama.cpp
+//!    quantizes activations to 8 bits (Q8_1/Q8_0) before every quantized
+//!    mat-mul and keeps the KV cache in f16, so its logits differ from an
+//!    exact f32 forward by up to ~1.0 on logits of magnitude 10-30 (measured
+//!    1.01). The two rankings agree except where llama.cpp's own top two are
+//!    within NEAR_TIE (all disagreements measured were at gaps ≤ 0.242).
+//!    llama.cpp disagrees with itself by as much: on the first prompt, its
+//!    step-0 logits move by up to 0.36 between flash attention on (the
+//!    reference data) and off, or between batched and one-token prefill, and
+//!    its top-two gap there ranges from 0.089 to 0.242 with those settings.
 
 mod common;
 
@@ -17,104 +22,148 @@ use rewind::model::{LoadOptions, Model, Readback, StepOutput};
 use rewind::session::{Session, SessionOptions};
 use serde_json::Value;
 
-/// Largest allowed |rewind - llama.cpp| on any of llama.cpp's top-5 logits.
-const LOGIT_TOL: f32 = 0.5;
-const NEAR_TIE: f64 = 0.1;
+/// |rewind − numpy f32| on the reference's top-5 logits.
+const F32_TOL: f32 = 2e-3;
+/// Top-two gap below which the exact f32 reference counts as tied.
+const F32_NEAR_TIE: f32 = 1e-2;
+/// |rewind − llama.cpp| on llama.cpp's top-5 logits.
+const LLAMA_TOL: f32 = 1.25;
+/// llama.cpp top-two gap below which its 8-bit rounding may flip the argmax.
+const NEAR_TIE: f32 = 0.25;
 
 struct Run {
     id: String,
     prompt_ids: Vec<u32>,
-    generated: Vec<u32>,
-    /// Per step: llama.cpp's top 5 (id, logit), best first.
+    /// The reference's greedy tokens.
+    tokens: Vec<u32>,
+    /// Per step: top 5 (id, logit), best first.
     top5: Vec<Vec<(u32, f32)>>,
 }
 
-fn runs(quant: &str) -> Vec<Run> {
-    let text = std::fs::read_to_string(common::data_path("smollm2_greedy.json")).unwrap();
+impl Run {
+    fn gap(&self, step: usize) -> f32 {
+        self.top5[step][0].1 - self.top5[step][1].1
+    }
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+fn top5(v: &Value) -> Vec<Vec<(u32, f32)>> {
+    let pair = |p: &Value| (p[0].as_u64().unwrap() as u32, p[1].as_f64().unwrap() as f32);
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step.as_array().unwrap().iter().map(pair).collect())
+        .collect()
+}
+
+fn load_runs(file: &str, runs_of: impl Fn(&Value) -> &Value, tokens_key: &str, top_key: &str) -> Vec<Run> {
+    let text = std::fs::read_to_string(common::data_path(file)).unwrap();
     let json: Value = serde_json::from_str(&text).unwrap();
-    let ids = |v: &Value| -> Vec<u32> { v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect() };
-    json["runs"][quant]
+    runs_of(&json)
         .as_array()
         .unwrap()
         .iter()
         .map(|r| Run {
             id: r["id"].as_str().unwrap().to_string(),
             prompt_ids: ids(&r["prompt_ids"]),
-            generated: ids(&r["generated_ids"]),
-            top5: r["top5_logits_per_step"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|step| {
-                    step.as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|p| (p[0].as_u64().unwrap() as u32, p[1].as_f64().unwrap() as f32))
-                        .collect()
-                })
-                .collect(),
+            tokens: ids(&r[tokens_key]),
+            top5: top5(&r[top_key]),
         })
         .collect()
 }
 
-/// Steps whose greedy token must match: up to the first end-of-turn token,
-/// then up to (excluding) the first near tie.
-fn steps_to_match(run: &Run, eog: &[u32]) -> usize {
-    let first_eog = run.generated.iter().position(|t| eog.contains(t));
-    (0..run.generated.len())
-        .find(|&i| {
-            let past_eog = first_eog.is_some_and(|e| i > e);
-            let tie = (run.top5[i][0].1 - run.top5[i][1].1) as f64 <= NEAR_TIE;
-            past_eog && tie
-        })
-        .unwrap_or(run.generated.len())
+fn f32_runs() -> Vec<Run> {
+    load_runs("smollm2_f32_reference.json", |j| &j["runs"], "greedy_ids", "top5")
 }
 
-fn load() -> Model {
-    Model::load(common::smollm2_path(), &LoadOptions::default()).expect("load SmolLM2")
+fn llama_cpp_runs() -> Vec<Run> {
+    load_runs(
+        "smollm2_greedy.json",
+        |j| &j["runs"]["Q4_1"],
+        "generated_ids",
+        "top5_logits_per_step",
+    )
+}
+
+fn session() -> Session {
+    let model = Model::load(common::smollm2_path(), &LoadOptions::default()).expect("load SmolLM2");
+    Session::new(&model, &SessionOptions::default()).unwrap()
+}
+
+fn argmax(l: &[f32]) -> u32 {
+    (0..l.len()).fold(0, |m, i| if l[i] > l[m] { i } else { m }) as u32
+}
+
+/// Largest difference between `logits` and a reference top-5.
+fn top5_diff(logits: &[f32], top: &[(u32, f32)]) -> f32 {
+    top.iter()
+        .map(|&(id, want)| (logits[id as usize] - want).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
-fn greedy_decoding_matches_llama_cpp() {
-    let model = load();
-    let eog = model.tokenizer().eog_tokens().to_vec();
-    let runs = runs("Q4_1");
-    assert!(runs.len() >= 6);
-    let mut session = Session::new(&model, &SessionOptions::default()).unwrap();
+fn greedy_decoding_equals_an_exact_f32_forward() {
+    let mut s = session();
+    let runs = f32_runs();
+    assert_eq!(runs.len(), 8);
+    let mut worst = 0.0f32;
     for run in &runs {
-        session.truncate(0);
-        let n = steps_to_match(run, &eog);
-        assert!(n > 0, "{}: nothing to compare", run.id);
-        let mut out = session.feed(&run.prompt_ids, Readback::Argmax).unwrap();
+        s.truncate(0);
+        let mut logits = s.logits_after(&run.prompt_ids).unwrap();
+        for (step, &want) in run.tokens.iter().enumerate() {
+            let d = top5_diff(&logits, &run.top5[step]);
+            worst = worst.max(d);
+            assert!(d <= F32_TOL, "{} step {step}: logits differ by {d}", run.id);
+            if run.gap(step) > F32_NEAR_TIE {
+                assert_eq!(argmax(&logits), want, "{} step {step}: greedy token differs", run.id);
+            }
+            logits = s.logits_after(&[want]).unwrap();
+        }
+    }
+    eprintln!("largest difference from the f32 reference: {worst}");
+}
+
+#[test]
+fn greedy_decoding_agrees_with_llama_cpp() {
+    let mut s = session();
+    let eog = s.model().tokenizer().eog_tokens().to_vec();
+    let runs = llama_cpp_runs();
+    assert_eq!(runs.len(), 8);
+    let mut worst = (0.0f32, String::new());
+    for run in &runs {
+        // Free-running greedy decoding (4-byte argmax read-back): the tokens
+        // equal llama.cpp's up to its first near tie.
+        s.truncate(0);
+        let tie = (0..run.tokens.len()).find(|&i| run.gap(i) < NEAR_TIE).unwrap_or(run.tokens.len());
+        let mut out = s.feed(&run.prompt_ids, Readback::Argmax).unwrap();
         let mut ours = Vec::new();
-        for _ in 0..n {
+        while ours.len() < tie {
             let StepOutput::Argmax(t) = out else { panic!("argmax expected") };
             ours.push(t);
-            out = session.feed(&[t], Readback::Argmax).unwrap();
+            out = s.feed(&[t], Readback::Argmax).unwrap();
         }
-        assert_eq!(ours, run.generated[..n], "{}: greedy tokens differ (compared {n} steps)", run.id);
-    }
-}
+        assert_eq!(ours, run.tokens[..tie], "{}: tokens differ before the first near tie", run.id);
+        let eot = run.tokens.iter().position(|t| eog.contains(t));
+        eprintln!("{}: {tie} tokens identical (end of turn at {eot:?})", run.id);
 
-#[test]
-fn logits_match_llama_cpp_top5_at_every_step() {
-    let model = load();
-    let mut session = Session::new(&model, &SessionOptions::default()).unwrap();
-    let mut worst = (0.0f32, String::new());
-    for run in runs("Q4_1") {
-        session.truncate(0);
-        // Teacher-forced: feed llama.cpp's own tokens so both see the same context.
-        let mut logits = session.logits_after(&run.prompt_ids).unwrap();
-        for (i, top) in run.top5.iter().enumerate() {
-            for &(id, want) in top {
-                let d = (logits[id as usize] - want).abs();
-                if d > worst.0 {
-                    worst = (d, format!("{} step {i} token {id}: {} vs {want}", run.id, logits[id as usize]));
-                }
+        // Teacher-forced on llama.cpp's tokens: every step's logits are close,
+        // and the argmax equals llama.cpp's wherever it isn't a near tie.
+        s.truncate(0);
+        let mut logits = s.logits_after(&run.prompt_ids).unwrap();
+        for (step, &want) in run.tokens.iter().enumerate() {
+            let d = top5_diff(&logits, &run.top5[step]);
+            if d > worst.0 {
+                worst = (d, format!("{} step {step}", run.id));
             }
-            logits = session.logits_after(&[run.generated[i]]).unwrap();
+            if run.gap(step) >= NEAR_TIE {
+                assert_eq!(argmax(&logits), want, "{} step {step}: greedy token differs", run.id);
+            }
+            logits = s.logits_after(&[want]).unwrap();
         }
     }
-    eprintln!("largest logit difference: {} ({})", worst.0, worst.1);
-    assert!(worst.0 <= LOGIT_TOL, "logits differ from llama.cpp's by {} at {}", worst.0, worst.1);
+    eprintln!("largest difference from llama.cpp: {} ({})", worst.0, worst.1);
+    assert!(worst.0 <= LLAMA_TOL, "logits differ from llama.cpp's by {} at {}", worst.0, worst.1);
 }
