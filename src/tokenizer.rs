@@ -830,20 +830,21 @@ impl Tokenizer {
     }
 
     /// [`encode`](Self::encode), with BOS first iff the model's
-    /// `add_bos_token` says so. EOS is never appended (see
-    /// [`add_eos`](Self::add_eos)).
+    /// `add_bos_token` says so and the text doesn't already start with it
+    /// (a chat template that writes `bos_token` itself). EOS is never
+    /// appended (see [`add_eos`](Self::add_eos)).
     pub fn encode_with_bos(
         &self,
         text: &str,
         parse_special: bool,
     ) -> Result<Vec<u32>, TokenizerError> {
-        let mut out = Vec::new();
+        let mut out = self.encode(text, parse_special)?;
         if self.add_bos
             && let Some(bos) = self.bos
+            && out.first() != Some(&bos)
         {
-            out.push(bos);
+            out.insert(0, bos);
         }
-        out.extend(self.encode(text, parse_special)?);
         Ok(out)
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub use config::{ConfigError, LlamaConfig};
 pub use llama::{Graph, Readback, StepOutput};
 
-use crate::chat::ChatTemplate;
+use crate::chat::{ChatError, ChatTemplate, Message};
 use crate::gguf::{GgufError, GgufFile};
 use crate::gpu::{Gpu, GpuError, GpuOptions, Kernels};
 use crate::quant::QuantError;
@@ -26,6 +26,8 @@ pub enum ModelError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Chat(#[from] ChatError),
     #[error(transparent)]
     Gpu(#[from] GpuError),
     #[error("tensor `{name}`: {source}")]
@@ -145,6 +147,14 @@ impl Model {
 
     pub fn chat_template(&self) -> &ChatTemplate {
         &self.inner.chat_template
+    }
+
+    /// The prompt tokens for a conversation: rendered with the chat
+    /// template (ending with the assistant's header), special tokens parsed,
+    /// BOS added when the model wants it and the template didn't write it.
+    pub fn chat_tokens(&self, messages: &[Message]) -> Result<Vec<u32>, ModelError> {
+        let text = self.inner.chat_template.render(messages, true)?;
+        Ok(self.inner.tokenizer.encode_with_bos(&text, true)?)
     }
 
     pub fn gpu(&self) -> &Arc<Gpu> {

@@ -1,0 +1,200 @@
+//! Interactive (or one-shot) chat with a GGUF model, streaming its answer.
+//!
+//!     cargo run --release --example chat -- -p "Write a haiku about the sea."
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use rewind::chat::Message;
+use rewind::gpu::GpuOptions;
+use rewind::model::{LoadOptions, Model};
+use rewind::sample::SamplerConfig;
+use rewind::session::{Control, Event, GenerateOptions, Session, SessionOptions, Stats};
+
+#[derive(Parser, Debug)]
+#[command(about = "Chat with a GGUF model on the GPU")]
+struct Args {
+    /// GGUF model file.
+    #[arg(short, long, default_value_os_t = default_model())]
+    model: PathBuf,
+    /// One-shot prompt; without it, an interactive multi-turn chat.
+    #[arg(short, long)]
+    prompt: Option<String>,
+    /// System prompt (default: the chat template's own).
+    #[arg(long)]
+    system: Option<String>,
+    /// Most tokens per answer.
+    #[arg(short = 'n', long = "max-tokens", default_value_t = 512)]
+    max_tokens: usize,
+    /// Sampling temperature (0 = greedy).
+    #[arg(long, default_value_t = 0.8)]
+    temp: f32,
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0.05)]
+    min_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    repeat_penalty: f32,
+    /// RNG seed (same seed, same answer).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Use the prompt as is, without the chat template (special tokens in it are parsed).
+    #[arg(long)]
+    raw: bool,
+    /// Keep generating past end-of-generation tokens.
+    #[arg(long)]
+    ignore_eos: bool,
+    /// Context size in tokens (0 = the model's, capped at 4096).
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 0)]
+    ctx_size: usize,
+    /// Stop before this string (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Backend: vulkan, metal, dx12, gl (default: the best available).
+    #[arg(long)]
+    backend: Option<String>,
+}
+
+fn default_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_backend(name: &str) -> anyhow::Result<wgpu::Backends> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "vulkan" => wgpu::Backends::VULKAN,
+        "metal" => wgpu::Backends::METAL,
+        "dx12" => wgpu::Backends::DX12,
+        "gl" | "gles" => wgpu::Backends::GL,
+        other => anyhow::bail!("unknown backend `{other}` (vulkan, metal, dx12, gl)"),
+    })
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    if !args.model.exists() {
+        anyhow::bail!(
+            "model file {} not found (run models/fetch.sh, or pass -m FILE)",
+            args.model.display()
+        );
+    }
+    let opts = LoadOptions {
+        gpu: GpuOptions {
+            backends: args.backend.as_deref().map(parse_backend).transpose()?,
+            ..GpuOptions::default()
+        },
+        ..LoadOptions::default()
+    };
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("loading {msg} [{bar:30}] {bytes}/{total_bytes}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(args.model.file_name().unwrap_or_default().to_string_lossy().into_owned());
+    let model = Model::load_with_progress(&args.model, &opts, |p| {
+        bar.set_length(p.total);
+        bar.set_position(p.done);
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "{} ({}, {:.1} MB) on {}",
+        model.name(),
+        model.file_type(),
+        model.weight_bytes() as f64 / 1e6,
+        model.gpu().describe()
+    );
+    let mut session = Session::new(
+        &model,
+        &SessionOptions {
+            n_ctx: args.ctx_size,
+            ..SessionOptions::default()
+        },
+    )?;
+    let gen_opts = GenerateOptions {
+        sampler: SamplerConfig {
+            temperature: args.temp,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            min_p: args.min_p,
+            repeat_penalty: args.repeat_penalty,
+            seed: args.seed,
+            ..SamplerConfig::default()
+        },
+        max_tokens: args.max_tokens,
+        stop: args.stop.clone(),
+        ignore_eos: args.ignore_eos,
+    };
+    let mut messages: Vec<Message> = args.system.iter().map(|s| Message::system(s)).collect();
+
+    if let Some(prompt) = &args.prompt {
+        let text = if args.raw {
+            prompt.clone()
+        } else {
+            messages.push(Message::user(prompt));
+            model.chat_template().render(&messages, true)?
+        };
+        answer(&model, &mut session, &text, &gen_opts)?;
+        return Ok(());
+    }
+    if args.raw {
+        anyhow::bail!("--raw needs a prompt (-p)");
+    }
+    eprintln!("interactive chat: type a message, an empty line or Ctrl-D quits");
+    let stdin = std::io::stdin();
+    loop {
+        eprint!("> ");
+        std::io::stderr().flush()?;
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 || line.trim().is_empty() {
+            break;
+        }
+        messages.push(Message::user(line.trim_end_matches(['\n', '\r'])));
+        let text = model.chat_template().render(&messages, true)?;
+        let reply = answer(&model, &mut session, &text, &gen_opts)?;
+        messages.push(Message::assistant(&reply));
+    }
+    Ok(())
+}
+
+/// Streams one answer to stdout and returns its text.
+fn answer(model: &Model, session: &mut Session, text: &str, gen_opts: &GenerateOptions) -> anyhow::Result<String> {
+    let tokens = model.tokenizer().encode_with_bos(text, true)?;
+    let mut reply = String::new();
+    let mut stdout = std::io::stdout();
+    let mut final_stats = Stats::default();
+    session.generate(&tokens, gen_opts, |ev| {
+        match ev {
+            Event::Text(t) => {
+                reply.push_str(t);
+                let _ = write!(stdout, "{t}");
+                let _ = stdout.flush();
+            }
+            Event::Done { stats, .. } => final_stats = stats.clone(),
+        }
+        Control::Continue
+    })?;
+    println!();
+    let s = &final_stats;
+    eprintln!(
+        "prompt: {} tokens, {:.1} tok/s | generation: {} tokens, {:.1} tok/s",
+        s.prompt_tokens,
+        s.prompt_tokens_per_s(),
+        s.generated_tokens,
+        s.generation_tokens_per_s()
+    );
+    Ok(reply)
+}
