@@ -23,10 +23,20 @@ struct Args {
     #[arg(short, long, default_value_os_t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf"))]
     model: PathBuf,
     /// Prompt lengths to test.
-    #[arg(short = 'p', long = "n-prompt", default_value = "128", value_delimiter = ',')]
+    #[arg(
+        short = 'p',
+        long = "n-prompt",
+        default_value = "128",
+        value_delimiter = ','
+    )]
     n_prompt: Vec<usize>,
     /// Generation lengths to test.
-    #[arg(short = 'n', long = "n-gen", default_value = "64", value_delimiter = ',')]
+    #[arg(
+        short = 'n',
+        long = "n-gen",
+        default_value = "64",
+        value_delimiter = ','
+    )]
     n_gen: Vec<usize>,
     /// Repetitions of each test.
     #[arg(short, long, default_value_t = 5)]
@@ -55,7 +65,9 @@ fn main() -> ExitCode {
 
 /// Token ids spread over the vocabulary, like llama-bench's random prompt.
 fn tokens(n: usize, vocab: usize, salt: usize) -> Vec<u32> {
-    (0..n).map(|i| ((i * 7919 + salt * 104_729 + 13) % vocab) as u32).collect()
+    (0..n)
+        .map(|i| ((i * 7919 + salt * 104_729 + 13) % vocab) as u32)
+        .collect()
 }
 
 fn mean_sd(v: &[f64]) -> (f64, f64) {
@@ -67,9 +79,17 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 
 fn run(args: Args) -> anyhow::Result<()> {
     if !args.model.exists() {
-        anyhow::bail!("model file {} not found (run models/fetch.sh, or pass -m FILE)", args.model.display());
+        anyhow::bail!(
+            "model file {} not found (run models/fetch.sh, or pass -m FILE)",
+            args.model.display()
+        );
     }
-    let backends = match args.backend.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let backends = match args
+        .backend
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None => None,
         Some("vulkan") => Some(wgpu::Backends::VULKAN),
         Some("metal") => Some(wgpu::Backends::METAL),
@@ -90,7 +110,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     )?;
     let load_s = t.elapsed().as_secs_f64();
     let vocab = model.config().vocab_size;
-    let longest = args.n_prompt.iter().chain(&args.n_gen).copied().max().unwrap_or(1);
+    let longest = args
+        .n_prompt
+        .iter()
+        .chain(&args.n_gen)
+        .copied()
+        .max()
+        .unwrap_or(1);
     let mut session = Session::new(
         &model,
         &SessionOptions {

@@ -104,7 +104,13 @@ fn run(args: Args) -> anyhow::Result<()> {
             .expect("valid template")
             .progress_chars("=> "),
     );
-    bar.set_message(args.model.file_name().unwrap_or_default().to_string_lossy().into_owned());
+    bar.set_message(
+        args.model
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+    );
     let model = Model::load_with_progress(&args.model, &opts, |p| {
         bar.set_length(p.total);
         bar.set_position(p.done);
@@ -138,7 +144,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         stop: args.stop.clone(),
         ignore_eos: args.ignore_eos,
     };
-    let mut messages: Vec<Message> = args.system.iter().map(|s| Message::system(s)).collect();
+    let mut messages: Vec<Message> = args.system.iter().map(Message::system).collect();
 
     if let Some(prompt) = &args.prompt {
         let text = if args.raw {
@@ -171,7 +177,12 @@ fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Streams one answer to stdout and returns its text.
-fn answer(model: &Model, session: &mut Session, text: &str, gen_opts: &GenerateOptions) -> anyhow::Result<String> {
+fn answer(
+    model: &Model,
+    session: &mut Session,
+    text: &str,
+    gen_opts: &GenerateOptions,
+) -> anyhow::Result<String> {
     let tokens = model.tokenizer().encode_with_bos(text, true)?;
     let mut reply = String::new();
     let mut stdout = std::io::stdout();

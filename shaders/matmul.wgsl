@@ -2,11 +2,13 @@
 //
 // Generated constants: WG (= ROWS * LANES), ROWS (row slots per workgroup),
 // LANES (threads sharing one row slot, a power of two; 1 = one thread per
-// slot), RPT (rows per slot), TT (tokens per invocation), ACC (= RPT * TT),
-// RED (reduction scratch size). Each invocation keeps an RPT x TT tile of
-// sums in registers: a dequantized weight chunk is reused for TT tokens and,
-// when decoding, an x chunk for RPT rows. The weight type's snippet provides
-// CH, CV and load_chunk().
+// slot), RPT (consecutive rows per slot), TT (tokens per invocation), ACC
+// (= RPT * TT), RED (reduction scratch size), XSTAT (loop order, below).
+// Each invocation keeps an RPT x TT tile of sums in registers: a dequantized
+// weight chunk is reused for TT tokens, and with XSTAT = 1 the x chunks of
+// the TT tokens are loaded once and reused for RPT rows. Lanes of a slot take
+// every LANES-th chunk of the row and are summed in workgroup memory at the
+// end. The weight type's snippet provides CH, CV and load_chunk().
 //
 // Grid: x (folded into z) = groups of ROWS * RPT rows; y = groups of TT tokens.
 
@@ -56,28 +58,36 @@ fn main(
     var acc: array<f32, ACC>;
     let rbase = (row_group(wid, nwg) * ROWS + rl) * RPT;
     for (var k = lane; k < p.cpr; k += LANES) {
-        if (TT == 1u) {
-            // Decode: load the x chunk once, reuse it for RPT rows.
-            if (count > 0u) {
-                let xb = xt0 * p.x_stride + k * CV;
-                var xs: array<vec4<f32>, CV>;
-                for (var i = 0u; i < CV; i++) {
-                    xs[i] = x[xb + i];
+        if (XSTAT == 1u) {
+            // x-stationary: load the x chunks of the TT tokens once, reuse
+            // them for RPT rows (decode, and CPU-like adapters).
+            var xs: array<vec4<f32>, CV * TT>;
+            for (var t = 0u; t < TT; t++) {
+                if (t < count) {
+                    let xb = (xt0 + t) * p.x_stride + k * CV;
+                    for (var i = 0u; i < CV; i++) {
+                        xs[t * CV + i] = x[xb + i];
+                    }
                 }
-                for (var r = 0u; r < RPT; r++) {
-                    let row = rbase + r;
-                    if (row < p.rows) {
-                        var w = load_chunk(row * p.cpr + k);
-                        var s = 0.0;
-                        for (var i = 0u; i < CV; i++) {
-                            s += dot(w[i], xs[i]);
+            }
+            for (var r = 0u; r < RPT; r++) {
+                let row = rbase + r;
+                if (row < p.rows) {
+                    var w = load_chunk(row * p.cpr + k);
+                    for (var t = 0u; t < TT; t++) {
+                        if (t < count) {
+                            var s = 0.0;
+                            for (var i = 0u; i < CV; i++) {
+                                s += dot(w[i], xs[t * CV + i]);
+                            }
+                            acc[r * TT + t] += s;
                         }
-                        acc[r] += s;
                     }
                 }
             }
         } else {
-            // Batched: dequantize each weight chunk once, reuse it for TT tokens.
+            // weight-stationary: dequantize each weight chunk once, reuse it
+            // for TT tokens whose x chunks come from the cache.
             for (var r = 0u; r < RPT; r++) {
                 let row = rbase + r;
                 if (row < p.rows) {

@@ -15,7 +15,9 @@ pub enum SessionError {
     Tokenizer(#[from] TokenizerError),
     #[error(transparent)]
     Sample(#[from] SampleError),
-    #[error("the prompt has {prompt} tokens but the context holds {n_ctx}; shorten it or raise n_ctx")]
+    #[error(
+        "the prompt has {prompt} tokens but the context holds {n_ctx}; shorten it or raise n_ctx"
+    )]
     PromptTooLong { prompt: usize, n_ctx: usize },
     #[error("the prompt is empty")]
     EmptyPrompt,
@@ -102,7 +104,10 @@ pub enum Event<'a> {
     /// New visible text.
     Text(&'a str),
     /// Generation ended.
-    Done { reason: StopReason, stats: &'a Stats },
+    Done {
+        reason: StopReason,
+        stats: &'a Stats,
+    },
 }
 
 /// The callback's answer.
@@ -185,7 +190,11 @@ impl Session {
         let chunks: Vec<&[u32]> = tokens.chunks(self.graph.n_batch()).collect();
         let mut out = StepOutput::None;
         for (i, chunk) in chunks.iter().enumerate() {
-            let rb = if i + 1 == chunks.len() { readback } else { Readback::None };
+            let rb = if i + 1 == chunks.len() {
+                readback
+            } else {
+                Readback::None
+            };
             out = self.graph.step(chunk, self.history.len(), rb)?;
             self.history.extend_from_slice(chunk);
         }
@@ -228,7 +237,11 @@ impl Session {
             && s.presence_penalty == 0.0
             && s.frequency_penalty == 0.0
             && s.logit_bias.is_empty();
-        let readback = if argmax_only { Readback::Argmax } else { Readback::LastLogits };
+        let readback = if argmax_only {
+            Readback::Argmax
+        } else {
+            Readback::LastLogits
+        };
 
         let common = self
             .history

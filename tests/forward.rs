@@ -29,7 +29,10 @@ fn tiny(spec: &SynthSpec) -> GgufFile {
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn logits(out: StepOutput) -> Vec<f32> {
@@ -66,13 +69,21 @@ fn check_against_reference(file: &GgufFile, gpu: Arc<Gpu>, n_batch: usize) {
     }
     let got = logits(s.feed(&prompt(vocab), Readback::LastLogits).unwrap());
     let d = max_diff(&got, &want);
-    assert!(d < TOL, "{}: prefill logits differ by {d}", model.file_type());
+    assert!(
+        d < TOL,
+        "{}: prefill logits differ by {d}",
+        model.file_type()
+    );
     for step in 0..6u32 {
         let t = (step * 101 + 3) % vocab;
         let want = reference.forward(&mut cache, t).unwrap();
         let got = logits(s.feed(&[t], Readback::LastLogits).unwrap());
         let d = max_diff(&got, &want);
-        assert!(d < TOL, "{}: decode step {step}: logits differ by {d}", model.file_type());
+        assert!(
+            d < TOL,
+            "{}: decode step {step}: logits differ by {d}",
+            model.file_type()
+        );
     }
     assert_eq!(s.history().len(), 17);
 }
@@ -80,7 +91,13 @@ fn check_against_reference(file: &GgufFile, gpu: Arc<Gpu>, n_batch: usize) {
 #[test]
 fn every_quant_type_matches_the_cpu_reference() {
     let gpu = gpu(GpuOptions::default());
-    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1] {
+    for ty in [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+    ] {
         // A prompt of 11 tokens in steps of 4: three prefill steps.
         check_against_reference(&tiny(&SynthSpec::tiny(ty, 7)), gpu.clone(), 4);
     }
@@ -118,14 +135,21 @@ fn gl_fallback_matches_the_reference() {
         backends: Some(wgpu::Backends::GL),
         ..GpuOptions::default()
     };
-    let gpu = Gpu::new(&opts).expect("the GL adapter (scripts/test.sh installs Mesa's EGL/GL drivers)");
+    let gpu =
+        Gpu::new(&opts).expect("the GL adapter (scripts/test.sh installs Mesa's EGL/GL drivers)");
     check_against_reference(&tiny(&SynthSpec::tiny(GgmlType::Q4_0, 5)), gpu, 8);
 }
 
 #[test]
 fn argmax_readback_equals_the_argmax_of_the_logits() {
     let file = tiny(&SynthSpec::tiny(GgmlType::Q4_1, 21));
-    let model = Model::from_gguf(&file, gpu(GpuOptions::default()), &LoadOptions::default(), |_| {}).unwrap();
+    let model = Model::from_gguf(
+        &file,
+        gpu(GpuOptions::default()),
+        &LoadOptions::default(),
+        |_| {},
+    )
+    .unwrap();
     let (mut a, mut b) = (session(&model, 8), session(&model, 8));
     let p = prompt(model.config().vocab_size as u32);
     let mut l = logits(a.feed(&p, Readback::LastLogits).unwrap());
@@ -141,21 +165,32 @@ fn argmax_readback_equals_the_argmax_of_the_logits() {
 #[test]
 fn bad_tokens_and_a_full_context_are_errors() {
     let file = tiny(&SynthSpec::tiny(GgmlType::F16, 1));
-    let model = Model::from_gguf(&file, gpu(GpuOptions::default()), &LoadOptions::default(), |_| {}).unwrap();
+    let model = Model::from_gguf(
+        &file,
+        gpu(GpuOptions::default()),
+        &LoadOptions::default(),
+        |_| {},
+    )
+    .unwrap();
     let mut s = session(&model, 8);
     let vocab = model.config().vocab_size as u32;
     assert!(matches!(
         s.feed(&[1, vocab], Readback::LastLogits),
         Err(SessionError::Model(ModelError::BadToken { .. }))
     ));
-    assert!(s.history().is_empty(), "a failed step leaves the context unchanged");
+    assert!(
+        s.history().is_empty(),
+        "a failed step leaves the context unchanged"
+    );
     let long: Vec<u32> = (0..65).map(|i| i % vocab).collect();
     assert!(matches!(
         s.feed(&long, Readback::LastLogits),
         Err(SessionError::Model(ModelError::ContextFull { .. }))
     ));
     assert!(matches!(
-        s.generate(&long, &Default::default(), |_| rewind::session::Control::Continue),
+        s.generate(&long, &Default::default(), |_| {
+            rewind::session::Control::Continue
+        }),
         Err(SessionError::PromptTooLong { .. })
     ));
 }

@@ -678,6 +678,42 @@ fn bench_matvec() {
                 best * 1e3,
                 gb / best
             );
+            // A batch of 64 tokens (prefill), as GFLOP/s.
+            let n = 64;
+            let xb = Tensor::from_slice(&gpu, &rng.vec(n * cols, 1.0), "x").unwrap();
+            let yb = Tensor::new(&gpu, n * rows, "y").unwrap();
+            let op = k.matmul(&step, &m, &xb, &yb, false).unwrap();
+            run(&gpu, &step, &[&op], n as u32, 0);
+            let t = std::time::Instant::now();
+            run(&gpu, &step, &[&op, &op], n as u32, 0);
+            let dt = t.elapsed().as_secs_f64() / 2.0;
+            eprintln!(
+                "{}: {name}: {rows}x{cols} {ty} x {n} tokens {:.1} ms, {:.1} GFLOP/s",
+                gpu.describe(),
+                dt * 1e3,
+                2.0 * (rows * cols * n) as f64 / dt / 1e9
+            );
         }
+    }
+}
+
+#[test]
+fn large_dispatches_are_folded() {
+    // 2 rows of 8.5M elements: 66k+ workgroups of 256, past the 65535
+    // per-dimension limit, so the dispatch is spread over two dimensions.
+    let (gpu, k) = open("vulkan", &configs()[0].1);
+    let step = Step::new(&gpu);
+    let n = 8_500_000;
+    let rows = 2;
+    let av: Vec<f32> = (0..rows * n).map(|i| (i % 1000) as f32).collect();
+    let xv: Vec<f32> = (0..rows * n).map(|i| (i % 7) as f32).collect();
+    let acc = Tensor::from_slice(&gpu, &av, "acc").unwrap();
+    let x = Tensor::from_slice(&gpu, &xv, "x").unwrap();
+    let op = k.add(&step, &acc, &x, n).unwrap();
+    run(&gpu, &step, &[&op], rows as u32, 0);
+    let got = acc.read(&gpu).unwrap();
+    for (i, g) in got.iter().enumerate() {
+        // Small integers: exact in f32.
+        assert_eq!(*g, av[i] + xv[i], "element {i}");
     }
 }

@@ -8,7 +8,9 @@ use rewind::gpu::{Gpu, GpuOptions};
 use rewind::model::synth::{SynthSpec, synth_llama};
 use rewind::model::{LoadOptions, Model};
 use rewind::sample::SamplerConfig;
-use rewind::session::{Control, Event, GenerateOptions, Session, SessionOptions, Stats, StopReason};
+use rewind::session::{
+    Control, Event, GenerateOptions, Session, SessionOptions, Stats, StopReason,
+};
 
 /// The synthetic vocabulary's end-of-text token (see `SYNTH_SPECIALS`).
 const EOS: u32 = 258;
@@ -86,7 +88,10 @@ fn max_tokens_and_seeds() {
     let (c, ..) = run(&mut s, PROMPT, &opts(sampled.clone(), 20));
     assert_eq!(a, b);
     assert_eq!(a, c);
-    let other = SamplerConfig { seed: 99, ..sampled };
+    let other = SamplerConfig {
+        seed: 99,
+        ..sampled
+    };
     let (d, ..) = run(&mut s, PROMPT, &opts(other, 20));
     assert_ne!(a, d, "a different seed should give a different sample");
 }
@@ -168,7 +173,11 @@ fn the_callback_can_cancel() {
     s.generate(PROMPT, &opts(sampler, 50), |ev| match ev {
         Event::Text(_) => {
             pieces += 1;
-            if pieces == 3 { Control::Stop } else { Control::Continue }
+            if pieces == 3 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
         }
         Event::Done { reason: r, .. } => {
             reason = Some(r);

@@ -47,7 +47,11 @@ impl Run {
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn top5(v: &Value) -> Vec<Vec<(u32, f32)>> {
@@ -59,7 +63,12 @@ fn top5(v: &Value) -> Vec<Vec<(u32, f32)>> {
         .collect()
 }
 
-fn load_runs(file: &str, runs_of: impl Fn(&Value) -> &Value, tokens_key: &str, top_key: &str) -> Vec<Run> {
+fn load_runs(
+    file: &str,
+    runs_of: impl Fn(&Value) -> &Value,
+    tokens_key: &str,
+    top_key: &str,
+) -> Vec<Run> {
     let text = std::fs::read_to_string(common::data_path(file)).unwrap();
     let json: Value = serde_json::from_str(&text).unwrap();
     runs_of(&json)
@@ -76,7 +85,12 @@ fn load_runs(file: &str, runs_of: impl Fn(&Value) -> &Value, tokens_key: &str, t
 }
 
 fn f32_runs() -> Vec<Run> {
-    load_runs("smollm2_f32_reference.json", |j| &j["runs"], "greedy_ids", "top5")
+    load_runs(
+        "smollm2_f32_reference.json",
+        |j| &j["runs"],
+        "greedy_ids",
+        "top5",
+    )
 }
 
 fn llama_cpp_runs() -> Vec<Run> {
@@ -118,7 +132,12 @@ fn greedy_decoding_equals_an_exact_f32_forward() {
             worst = worst.max(d);
             assert!(d <= F32_TOL, "{} step {step}: logits differ by {d}", run.id);
             if run.gap(step) > F32_NEAR_TIE {
-                assert_eq!(argmax(&logits), want, "{} step {step}: greedy token differs", run.id);
+                assert_eq!(
+                    argmax(&logits),
+                    want,
+                    "{} step {step}: greedy token differs",
+                    run.id
+                );
             }
             logits = s.logits_after(&[want]).unwrap();
         }
@@ -137,17 +156,29 @@ fn greedy_decoding_agrees_with_llama_cpp() {
         // Free-running greedy decoding (4-byte argmax read-back): the tokens
         // equal llama.cpp's up to its first near tie.
         s.truncate(0);
-        let tie = (0..run.tokens.len()).find(|&i| run.gap(i) < NEAR_TIE).unwrap_or(run.tokens.len());
+        let tie = (0..run.tokens.len())
+            .find(|&i| run.gap(i) < NEAR_TIE)
+            .unwrap_or(run.tokens.len());
         let mut out = s.feed(&run.prompt_ids, Readback::Argmax).unwrap();
         let mut ours = Vec::new();
         while ours.len() < tie {
-            let StepOutput::Argmax(t) = out else { panic!("argmax expected") };
+            let StepOutput::Argmax(t) = out else {
+                panic!("argmax expected")
+            };
             ours.push(t);
             out = s.feed(&[t], Readback::Argmax).unwrap();
         }
-        assert_eq!(ours, run.tokens[..tie], "{}: tokens differ before the first near tie", run.id);
+        assert_eq!(
+            ours,
+            run.tokens[..tie],
+            "{}: tokens differ before the first near tie",
+            run.id
+        );
         let eot = run.tokens.iter().position(|t| eog.contains(t));
-        eprintln!("{}: {tie} tokens identical (end of turn at {eot:?})", run.id);
+        eprintln!(
+            "{}: {tie} tokens identical (end of turn at {eot:?})",
+            run.id
+        );
 
         // Teacher-forced on llama.cpp's tokens: every step's logits are close,
         // and the argmax equals llama.cpp's wherever it isn't a near tie.
@@ -159,11 +190,24 @@ fn greedy_decoding_agrees_with_llama_cpp() {
                 worst = (d, format!("{} step {step}", run.id));
             }
             if run.gap(step) >= NEAR_TIE {
-                assert_eq!(argmax(&logits), want, "{} step {step}: greedy token differs", run.id);
+                assert_eq!(
+                    argmax(&logits),
+                    want,
+                    "{} step {step}: greedy token differs",
+                    run.id
+                );
             }
             logits = s.logits_after(&[want]).unwrap();
         }
     }
-    eprintln!("largest difference from llama.cpp: {} ({})", worst.0, worst.1);
-    assert!(worst.0 <= LLAMA_TOL, "logits differ from llama.cpp's by {} at {}", worst.0, worst.1);
+    eprintln!(
+        "largest difference from llama.cpp: {} ({})",
+        worst.0, worst.1
+    );
+    assert!(
+        worst.0 <= LLAMA_TOL,
+        "logits differ from llama.cpp's by {} at {}",
+        worst.0,
+        worst.1
+    );
 }

@@ -43,7 +43,7 @@ impl QMatrix {
                 "{label}: empty matrix {rows}x{cols}"
             )));
         }
-        if cols % ty.block_size() != 0 {
+        if !cols.is_multiple_of(ty.block_size()) {
             return Err(GpuError::Invalid(format!(
                 "{label}: {cols} columns is not a whole number of {ty} blocks"
             )));

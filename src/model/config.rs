@@ -64,7 +64,8 @@ impl LlamaConfig {
             return Err(ConfigError::UnsupportedArchitecture(arch));
         }
         let key = |k: &str| format!("{arch}.{k}");
-        let usize_of = |k: &str| -> Result<usize, ConfigError> { Ok(meta.get_u32(&key(k))? as usize) };
+        let usize_of =
+            |k: &str| -> Result<usize, ConfigError> { Ok(meta.get_u32(&key(k))? as usize) };
 
         let n_layer = usize_of("block_count")?;
         let n_embd = usize_of("embedding_length")?;
@@ -159,7 +160,10 @@ impl LlamaConfig {
             self.kv_dim() as u64,
         );
         let mut v = vec![
-            ("token_embd.weight".to_string(), vec![e, self.vocab_size as u64]),
+            (
+                "token_embd.weight".to_string(),
+                vec![e, self.vocab_size as u64],
+            ),
             ("output_norm.weight".to_string(), vec![e]),
         ];
         if !self.tied_embeddings {

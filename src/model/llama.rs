@@ -96,12 +96,12 @@ impl GpuWeights {
 /// A 1-D weight (a norm) as an f32 tensor.
 fn vector(gpu: &Gpu, file: &GgufFile, name: &str) -> Result<Tensor, ModelError> {
     let t = file.require_tensor(name)?;
-    let v = quant::dequantize_to_vec(t.ty, file.tensor_data(t), t.n_elements as usize).map_err(|e| {
-        ModelError::Tensor {
+    let v = quant::dequantize_to_vec(t.ty, file.tensor_data(t), t.n_elements as usize).map_err(
+        |e| ModelError::Tensor {
             name: name.to_string(),
             source: e,
-        }
-    })?;
+        },
+    )?;
     Ok(Tensor::from_slice(gpu, &v, name)?)
 }
 
@@ -157,7 +157,9 @@ impl Graph {
     ) -> Result<Graph, ModelError> {
         let c = config;
         if n_batch == 0 || n_ctx == 0 {
-            return Err(ModelError::InvalidOption("n_ctx and n_batch must be positive".into()));
+            return Err(ModelError::InvalidOption(
+                "n_ctx and n_batch must be positive".into(),
+            ));
         }
         let kv = KvCache::new(gpu, c.n_layer, n_ctx, c.kv_dim())?;
         let step = Step::new(gpu);
@@ -171,7 +173,11 @@ impl Graph {
         let gate = act(c.n_ff, "gate")?;
         let up = act(c.n_ff, "up")?;
         let hidden = act(c.n_ff, "hidden")?;
-        let logits_len = if all_logits { n_batch * c.vocab_size } else { c.vocab_size };
+        let logits_len = if all_logits {
+            n_batch * c.vocab_size
+        } else {
+            c.vocab_size
+        };
         let logits = Tensor::new(gpu, logits_len, "logits")?;
         let tokens = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("tokens"),
@@ -249,7 +255,12 @@ impl Graph {
 
     /// Runs `tokens` (at most `n_batch`) at positions `pos0..`, appending
     /// their keys and values to the cache, and reads back `readback`.
-    pub(crate) fn step(&mut self, tokens: &[u32], pos0: usize, readback: Readback) -> Result<StepOutput, ModelError> {
+    pub(crate) fn step(
+        &mut self,
+        tokens: &[u32],
+        pos0: usize,
+        readback: Readback,
+    ) -> Result<StepOutput, ModelError> {
         let n = tokens.len();
         if n == 0 || n > self.n_batch {
             return Err(ModelError::InvalidOption(format!(
@@ -284,10 +295,13 @@ impl Graph {
                 _pad: 0,
             },
         );
-        gpu.queue.write_buffer(&self.tokens, 0, bytemuck::cast_slice(tokens));
+        gpu.queue
+            .write_buffer(&self.tokens, 0, bytemuck::cast_slice(tokens));
         let mut enc = gpu
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("step"),
+            });
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("forward"),

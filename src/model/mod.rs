@@ -111,7 +111,8 @@ impl Model {
             )));
         }
         let piece = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or_default();
-        let chat_template = ChatTemplate::from_gguf(meta, &piece(tokenizer.bos()), &piece(tokenizer.eos()));
+        let chat_template =
+            ChatTemplate::from_gguf(meta, &piece(tokenizer.bos()), &piece(tokenizer.eos()));
         let kernels = Kernels::new(&gpu)?;
         let weights = llama::GpuWeights::upload(&gpu, file, &config, progress)?;
         let weight_bytes = config
@@ -120,7 +121,10 @@ impl Model {
             .filter_map(|(n, _)| file.tensor(n))
             .map(|t| t.n_bytes)
             .sum();
-        let name = meta.opt_str("general.name")?.unwrap_or("unnamed").to_string();
+        let name = meta
+            .opt_str("general.name")?
+            .unwrap_or("unnamed")
+            .to_string();
         let file_type = dominant_type(file, &config);
         Ok(Model {
             inner: Arc::new(ModelInner {

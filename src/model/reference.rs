@@ -2,8 +2,8 @@
 //! against. Weights are dequantized once with the CPU reference in
 //! `quant::cpu`, then every operation is the textbook loop.
 
-use super::config::LlamaConfig;
 use super::ModelError;
+use super::config::LlamaConfig;
 use crate::gguf::GgufFile;
 use crate::quant;
 
@@ -19,11 +19,12 @@ impl Matrix {
         let info = file.require_tensor(name)?;
         let cols = info.dims[0] as usize;
         let rows = info.dims[1..].iter().product::<u64>() as usize;
-        let data = quant::dequantize_to_vec(info.ty, file.tensor_data(info), rows * cols)
-            .map_err(|e| ModelError::Tensor {
+        let data = quant::dequantize_to_vec(info.ty, file.tensor_data(info), rows * cols).map_err(
+            |e| ModelError::Tensor {
                 name: name.to_string(),
                 source: e,
-            })?;
+            },
+        )?;
         Ok(Matrix { rows, cols, data })
     }
 

@@ -116,7 +116,11 @@ pub fn byte_level_char(b: u8) -> char {
 pub fn synth_llama(spec: &SynthSpec) -> Result<GgufWriter, SynthError> {
     let s = spec;
     let n_vocab_min = 256 + SYNTH_SPECIALS.len();
-    if s.vocab_size < n_vocab_min || s.n_head == 0 || s.n_head_kv == 0 || s.n_head % s.n_head_kv != 0 {
+    if s.vocab_size < n_vocab_min
+        || s.n_head == 0
+        || s.n_head_kv == 0
+        || !s.n_head.is_multiple_of(s.n_head_kv)
+    {
         return Err(SynthError::Shape(format!(
             "vocab {} (min {n_vocab_min}), heads {}/{}",
             s.vocab_size, s.n_head, s.n_head_kv
@@ -136,10 +140,15 @@ pub fn synth_llama(spec: &SynthSpec) -> Result<GgufWriter, SynthError> {
     w.add_metadata(format!("{arch}.attention.head_count_kv"), u32v(s.n_head_kv));
     w.add_metadata(format!("{arch}.rope.dimension_count"), u32v(head_dim));
     w.add_metadata(format!("{arch}.rope.freq_base"), Value::F32(s.rope_base));
-    w.add_metadata(format!("{arch}.attention.layer_norm_rms_epsilon"), Value::F32(1e-5));
+    w.add_metadata(
+        format!("{arch}.attention.layer_norm_rms_epsilon"),
+        Value::F32(1e-5),
+    );
 
     // Vocabulary: 256 byte tokens, the specials, then filler tokens.
-    let mut tokens: Vec<Value> = (0..=255u8).map(|b| Value::String(byte_level_char(b).to_string())).collect();
+    let mut tokens: Vec<Value> = (0..=255u8)
+        .map(|b| Value::String(byte_level_char(b).to_string()))
+        .collect();
     let mut types: Vec<Value> = vec![Value::I32(1); 256];
     for sp in SYNTH_SPECIALS {
         tokens.push(Value::String(sp.into()));
@@ -159,21 +168,44 @@ pub fn synth_llama(spec: &SynthSpec) -> Result<GgufWriter, SynthError> {
     w.add_metadata("tokenizer.ggml.add_bos_token", Value::Bool(false));
 
     let mut rng = SplitMix64::new(s.seed);
-    let mut matrix = |w: &mut GgufWriter, name: &str, cols: usize, rows: usize, ty: GgmlType| -> Result<(), SynthError> {
+    let mut matrix = |w: &mut GgufWriter,
+                      name: &str,
+                      cols: usize,
+                      rows: usize,
+                      ty: GgmlType|
+     -> Result<(), SynthError> {
         // Uniform with variance 1/cols keeps activations O(1) through the layers.
         let scale = (3.0 / cols as f32).sqrt();
         let x: Vec<f32> = (0..rows * cols).map(|_| rng.next_f32() * scale).collect();
-        w.add_tensor(name, &[cols as u64, rows as u64], ty, quant::quantize(ty, &x)?)?;
+        w.add_tensor(
+            name,
+            &[cols as u64, rows as u64],
+            ty,
+            quant::quantize(ty, &x)?,
+        )?;
         Ok(())
     };
     let norm = |w: &mut GgufWriter, name: &str, n: usize, rng_val: f32| -> Result<(), SynthError> {
-        let x: Vec<f32> = (0..n).map(|i| 1.0 + rng_val * ((i * 7 % 13) as f32 / 13.0 - 0.5)).collect();
-        w.add_tensor(name, &[n as u64], GgmlType::F32, quant::quantize(GgmlType::F32, &x)?)?;
+        let x: Vec<f32> = (0..n)
+            .map(|i| 1.0 + rng_val * ((i * 7 % 13) as f32 / 13.0 - 0.5))
+            .collect();
+        w.add_tensor(
+            name,
+            &[n as u64],
+            GgmlType::F32,
+            quant::quantize(GgmlType::F32, &x)?,
+        )?;
         Ok(())
     };
     let q_dim = s.n_head * head_dim;
     let kv_dim = s.n_head_kv * head_dim;
-    matrix(&mut w, "token_embd.weight", s.n_embd, s.vocab_size, s.embd_ty.unwrap_or(s.ty))?;
+    matrix(
+        &mut w,
+        "token_embd.weight",
+        s.n_embd,
+        s.vocab_size,
+        s.embd_ty.unwrap_or(s.ty),
+    )?;
     norm(&mut w, "output_norm.weight", s.n_embd, 0.4)?;
     if !s.tied_embeddings {
         matrix(&mut w, "output.weight", s.n_embd, s.vocab_size, s.ty)?;

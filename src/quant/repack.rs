@@ -142,7 +142,7 @@ pub fn repack(
 ) -> Result<Repacked, QuantError> {
     let layout = Layout::of(ty)?;
     let bs = ty.block_size();
-    if cols % bs != 0 {
+    if !cols.is_multiple_of(bs) {
         return Err(QuantError::NotWholeBlocks {
             ty,
             n: cols,
@@ -192,7 +192,7 @@ pub fn repack(
             for (i, blk) in bytes.chunks_exact(ts).enumerate() {
                 qs.extend(blk[start..start + len].chunks_exact(4).map(le_u32));
                 let d = le_u16(blk);
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     sc.push(d);
                 } else {
                     *sc.last_mut().expect("pushed for the even block") |= d << 16;
@@ -224,7 +224,11 @@ pub fn repack(
 
 fn half_at(words: &[u32], i: usize) -> f32 {
     let w = words[i / 2];
-    let h = if i % 2 == 0 { w & 0xffff } else { w >> 16 };
+    let h = if i.is_multiple_of(2) {
+        w & 0xffff
+    } else {
+        w >> 16
+    };
     half::f16::from_bits(h as u16).to_f32()
 }
 
