@@ -640,63 +640,6 @@ fn bad_input_is_an_error() {
     ));
 }
 
-/// Decode-speed check, not a test: a 4096x4096 mat-vec (Q4_1, and Q8_0 and
-/// F32 for comparison), reported as effective weight bandwidth. Run with
-/// `cargo test --release --test gpu_kernels -- --ignored --nocapture bench_matvec`.
-#[test]
-#[ignore]
-fn bench_matvec() {
-    let (rows, cols) = (4096, 4096);
-    let mut rng = Rng::new(11);
-    for (name, thread_per_row) in [("thread per row", true), ("cooperative", false)] {
-        let opts = GpuOptions {
-            backends: Some(wgpu::Backends::VULKAN),
-            thread_per_row: Some(thread_per_row),
-            ..Default::default()
-        };
-        let (gpu, k) = open(name, &opts);
-        for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::F32] {
-            let (bytes, _) = random_matrix(&mut rng, ty, rows, cols);
-            let m = QMatrix::upload(&gpu, ty, rows, cols, &bytes, "w").unwrap();
-            let x = Tensor::from_slice(&gpu, &rng.vec(cols, 1.0), "x").unwrap();
-            let y = Tensor::new(&gpu, rows, "y").unwrap();
-            let step = Step::new(&gpu);
-            let op = k.matmul(&step, &m, &x, &y, false).unwrap();
-            let reps = 20;
-            let ops: Vec<&Op> = (0..reps).map(|_| &op).collect();
-            run(&gpu, &step, &ops[..1], 1, 0);
-            let mut best = f64::MAX;
-            for _ in 0..5 {
-                let t = std::time::Instant::now();
-                run(&gpu, &step, &ops, 1, 0);
-                best = best.min(t.elapsed().as_secs_f64() / reps as f64);
-            }
-            let gb = m.gpu_bytes() as f64 / 1e9;
-            eprintln!(
-                "{}: {name}: {rows}x{cols} {ty} mat-vec {:.3} ms, {:.2} GB/s of weights",
-                gpu.describe(),
-                best * 1e3,
-                gb / best
-            );
-            // A batch of 64 tokens (prefill), as GFLOP/s.
-            let n = 64;
-            let xb = Tensor::from_slice(&gpu, &rng.vec(n * cols, 1.0), "x").unwrap();
-            let yb = Tensor::new(&gpu, n * rows, "y").unwrap();
-            let op = k.matmul(&step, &m, &xb, &yb, false).unwrap();
-            run(&gpu, &step, &[&op], n as u32, 0);
-            let t = std::time::Instant::now();
-            run(&gpu, &step, &[&op, &op], n as u32, 0);
-            let dt = t.elapsed().as_secs_f64() / 2.0;
-            eprintln!(
-                "{}: {name}: {rows}x{cols} {ty} x {n} tokens {:.1} ms, {:.1} GFLOP/s",
-                gpu.describe(),
-                dt * 1e3,
-                2.0 * (rows * cols * n) as f64 / dt / 1e9
-            );
-        }
-    }
-}
-
 #[test]
 fn large_dispatches_are_folded() {
     // 2 rows of 8.5M elements: 66k+ workgroups of 256, past the 65535
