@@ -2,7 +2,7 @@
 //!
 //!     cargo run --release --example chat -- -p "Write a haiku about the sea."
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,7 +12,10 @@ use rewind::chat::Message;
 use rewind::gpu::GpuOptions;
 use rewind::model::{LoadOptions, Model};
 use rewind::sample::SamplerConfig;
-use rewind::session::{Control, Event, GenerateOptions, Session, SessionOptions, Stats};
+use rewind::session::{
+    BacktrackOptions, Control, Event, GenerateOptions, ResetPolicy, ResetToken, Session,
+    SessionOptions, Stats,
+};
 
 #[derive(Parser, Debug)]
 #[command(about = "Chat with a GGUF model on the GPU")]
@@ -58,6 +61,25 @@ struct Args {
     /// Backend: vulkan, metal, dx12, gl (default: the best available).
     #[arg(long)]
     backend: Option<String>,
+    /// What a reset does: `rollback` (restore the KV cache checkpoint) or
+    /// `keep-context` (keep the discarded text in context until the turn ends).
+    #[arg(long, default_value = "rollback", value_parser = ["rollback", "keep-context"])]
+    policy: String,
+    /// Resets allowed per answer (past it the reset token is masked).
+    #[arg(long, default_value_t = 1)]
+    max_resets: usize,
+    /// Added to the reset token's logit (higher: resets more readily).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    reset_bias: f32,
+    /// Hold the newest N tokens back, so a reset within N tokens never shows them.
+    #[arg(long, default_value_t = 0)]
+    holdback: usize,
+    /// The reset token's text (default: `[RESET]` if the model has it; `off` disables).
+    #[arg(long)]
+    reset_token: Option<String>,
+    /// Start of the assistant's answer, written for it (try a prefilling attack).
+    #[arg(long)]
+    prefill: Option<String>,
 }
 
 fn default_model() -> PathBuf {
@@ -143,6 +165,23 @@ fn run(args: Args) -> anyhow::Result<()> {
         max_tokens: args.max_tokens,
         stop: args.stop.clone(),
         ignore_eos: args.ignore_eos,
+        prefill: args.prefill.clone().unwrap_or_default(),
+        backtrack: BacktrackOptions {
+            reset_token: match args.reset_token.as_deref() {
+                None => ResetToken::Auto,
+                Some("off") => ResetToken::Off,
+                Some(t) => ResetToken::Text(t.to_string()),
+            },
+            policy: if args.policy == "keep-context" {
+                ResetPolicy::KeepContext
+            } else {
+                ResetPolicy::Rollback
+            },
+            max_resets: args.max_resets,
+            reset_bias: args.reset_bias,
+            holdback: args.holdback,
+        },
+        ..GenerateOptions::default()
     };
     let mut messages: Vec<Message> = args.system.iter().map(Message::system).collect();
 
@@ -176,7 +215,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Streams one answer to stdout and returns its text.
+/// Streams one answer to stdout and returns its visible text.
 fn answer(
     model: &Model,
     session: &mut Session,
@@ -186,22 +225,47 @@ fn answer(
     let tokens = model.tokenizer().encode_with_bos(text, true)?;
     let mut reply = String::new();
     let mut stdout = std::io::stdout();
+    let tty = stdout.is_terminal();
+    if tty {
+        // Remember where the answer starts, to erase it on a reset.
+        print!("\x1b[s");
+    }
     let mut final_stats = Stats::default();
     session.generate(&tokens, gen_opts, |ev| {
         match ev {
             Event::Text(t) => {
                 reply.push_str(t);
-                let _ = write!(stdout, "{t}");
-                let _ = stdout.flush();
+                print!("{t}");
+            }
+            Event::Reset { discarded, .. } => {
+                reply.clear();
+                if tty {
+                    // Back to the start of the answer, clear it, show the
+                    // discarded text struck out and dimmed, then a marker.
+                    print!(
+                        "\x1b[u\x1b[J\x1b[9;2m{discarded}\x1b[0m \x1b[1;33m[reset]\x1b[0m\n\x1b[s"
+                    );
+                } else {
+                    print!("\n[reset: the text above was discarded]\n");
+                }
             }
             Event::Done { stats, .. } => final_stats = stats.clone(),
         }
+        let _ = stdout.flush();
         Control::Continue
     })?;
     println!();
     let s = &final_stats;
+    let resets = if s.resets > 0 {
+        format!(
+            " | {} reset(s), {} tokens discarded",
+            s.resets, s.discarded_tokens
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "prompt: {} tokens, {:.1} tok/s | generation: {} tokens, {:.1} tok/s",
+        "prompt: {} tokens, {:.1} tok/s | generation: {} tokens, {:.1} tok/s{resets}",
         s.prompt_tokens,
         s.prompt_tokens_per_s(),
         s.generated_tokens,

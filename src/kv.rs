@@ -87,3 +87,45 @@ impl KvCache {
         (self.k.len() * 2 * self.capacity * self.kv_dim * 4) as u64
     }
 }
+
+impl KvCache {
+    /// Bytes one position takes in one layer's key (or value) buffer.
+    pub fn bytes_per_position(&self) -> u64 {
+        self.k
+            .first()
+            .map_or(0, |b| b.size() / self.capacity.max(1) as u64)
+    }
+
+    /// The first `len` positions of every layer, keys then values, as raw
+    /// bytes (for saving a session).
+    pub fn read_prefix(&self, gpu: &Gpu) -> Result<Vec<u8>, GpuError> {
+        let words = (self.len as u64 * self.bytes_per_position()).div_ceil(4) as usize;
+        let mut out = Vec::new();
+        for buf in self.k.iter().chain(&self.v) {
+            let w = gpu.read_u32(buf, 0, words)?;
+            out.extend_from_slice(bytemuck::cast_slice(&w));
+        }
+        Ok(out)
+    }
+
+    /// Writes what `read_prefix` returned back and sets the length to `len`.
+    pub fn write_prefix(&mut self, gpu: &Gpu, len: usize, bytes: &[u8]) -> Result<(), GpuError> {
+        let per_layer = (len as u64 * self.bytes_per_position()).div_ceil(4) as usize * 4;
+        if len > self.capacity || bytes.len() != per_layer * 2 * self.k.len() {
+            return Err(GpuError::Invalid(format!(
+                "KV state of {} bytes doesn't fit {len} positions of this cache",
+                bytes.len()
+            )));
+        }
+        for (buf, chunk) in self
+            .k
+            .iter()
+            .chain(&self.v)
+            .zip(bytes.chunks_exact(per_layer.max(1)))
+        {
+            gpu.queue.write_buffer(buf, 0, chunk);
+        }
+        self.len = len;
+        Ok(())
+    }
+}

@@ -9,7 +9,8 @@ use rewind::model::synth::{SynthSpec, synth_llama};
 use rewind::model::{LoadOptions, Model};
 use rewind::sample::SamplerConfig;
 use rewind::session::{
-    Control, Event, GenerateOptions, Session, SessionOptions, Stats, StopReason,
+    BacktrackOptions, Control, Event, GenerateOptions, ResetToken, Session, SessionOptions, Stats,
+    StopReason,
 };
 
 /// The synthetic vocabulary's end-of-text token (see `SYNTH_SPECIALS`).
@@ -46,6 +47,7 @@ fn run(s: &mut Session, prompt: &[u32], opts: &GenerateOptions) -> (String, Stop
             match ev {
                 Event::Text(t) => text.push_str(t),
                 Event::Done { reason: r, .. } => reason = Some(r),
+                Event::Reset { .. } => panic!("backtracking is off in these tests"),
             }
             Control::Continue
         })
@@ -58,10 +60,15 @@ fn no_eos(mut sampler: SamplerConfig) -> SamplerConfig {
     sampler
 }
 
+/// The synthetic vocabulary has `[RESET]`; these tests run without backtracking.
 fn opts(sampler: SamplerConfig, max_tokens: usize) -> GenerateOptions {
     GenerateOptions {
         sampler: no_eos(sampler),
         max_tokens,
+        backtrack: BacktrackOptions {
+            reset_token: ResetToken::Off,
+            ..BacktrackOptions::default()
+        },
         ..GenerateOptions::default()
     }
 }
@@ -105,7 +112,7 @@ fn end_of_generation_and_ignore_eos() {
     let eos_opts = GenerateOptions {
         sampler: forced,
         max_tokens: 10,
-        ..GenerateOptions::default()
+        ..opts(SamplerConfig::greedy(), 10)
     };
     let (text, reason, _) = run(&mut s, PROMPT, &eos_opts);
     assert_eq!(reason, StopReason::EndOfGeneration);
@@ -183,6 +190,7 @@ fn the_callback_can_cancel() {
             reason = Some(r);
             Control::Continue
         }
+        Event::Reset { .. } => panic!("backtracking is off in these tests"),
     })
     .unwrap();
     assert_eq!(pieces, 3);

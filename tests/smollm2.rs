@@ -211,3 +211,36 @@ fn greedy_decoding_agrees_with_llama_cpp() {
         worst.1
     );
 }
+
+#[test]
+fn backtracking_is_off_without_a_reset_token_and_a_missing_one_is_an_error() {
+    use rewind::sample::SamplerConfig;
+    use rewind::session::{
+        BacktrackOptions, Control, Event, GenerateOptions, ResetToken, SessionError,
+    };
+    let mut s = session();
+    assert_eq!(s.resolve_reset_token(&ResetToken::Auto).unwrap(), None);
+    let prompt = llama_cpp_runs()[0].prompt_ids.clone();
+    let mut o = GenerateOptions {
+        sampler: SamplerConfig::greedy(),
+        max_tokens: 4,
+        ..GenerateOptions::default()
+    };
+    let mut resets = 0;
+    let stats = s
+        .generate(&prompt, &o, |ev| {
+            if matches!(ev, Event::Reset { .. }) {
+                resets += 1;
+            }
+            Control::Continue
+        })
+        .unwrap();
+    assert_eq!((resets, stats.resets), (0, 0));
+    o.backtrack = BacktrackOptions {
+        reset_token: ResetToken::Text("[RESET]".into()),
+        ..BacktrackOptions::default()
+    };
+    let err = s.generate(&prompt, &o, |_| Control::Continue).unwrap_err();
+    assert!(matches!(err, SessionError::UnknownResetToken(_)));
+    assert!(err.to_string().contains("[RESET]"), "{err}");
+}

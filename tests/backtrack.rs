@@ -1,0 +1,415 @@
+//! Backtracking on tiny random models whose vocabulary has `[RESET]`.
+//! Resets are forced at a chosen step with a logits processor (a bias on the
+//! reset token at that step only) or through the guard hook.
+
+use std::sync::{Arc, Mutex};
+
+use rewind::gguf::GgufFile;
+use rewind::gpu::{Gpu, GpuOptions};
+use rewind::model::synth::{SynthSpec, synth_llama};
+use rewind::model::{LoadOptions, Model};
+use rewind::quant::GgmlType;
+use rewind::sample::SamplerConfig;
+use rewind::session::{
+    BacktrackOptions, CancelFlag, Control, Event, GenerateOptions, Guard, LogitsProcessor,
+    ResetCause, ResetPolicy, ResetToken, Session, SessionError, SessionOptions, Stats, StopReason,
+    Verdict,
+};
+
+/// `[RESET]` in the synthetic vocabulary (after 256 bytes and 3 specials).
+const RESET: u32 = 259;
+const EOS: u32 = 258;
+const PROMPT: &[u32] = &[257, 72, 105, 33, 10, 258, 257, 65];
+
+fn model() -> Model {
+    let gpu: Arc<Gpu> = Gpu::new(&GpuOptions::default()).expect("a wgpu adapter");
+    let bytes = synth_llama(&SynthSpec::tiny(GgmlType::Q8_0, 42))
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let file = GgufFile::from_bytes(bytes).unwrap();
+    Model::from_gguf(&file, gpu, &LoadOptions::default(), |_| {}).unwrap()
+}
+
+fn session(model: &Model) -> Session {
+    let opts = SessionOptions {
+        n_ctx: 128,
+        n_batch: 4,
+        all_logits: false,
+    };
+    Session::new(model, &opts).unwrap()
+}
+
+/// Greedy, never ending by itself; `reset_at` forces `[RESET]` at those steps.
+fn opts(reset_at: &[usize], policy: ResetPolicy, max_tokens: usize) -> GenerateOptions {
+    let steps = reset_at.to_vec();
+    let mut sampler = SamplerConfig::greedy();
+    sampler.logit_bias.push((EOS, f32::NEG_INFINITY));
+    GenerateOptions {
+        sampler,
+        max_tokens,
+        backtrack: BacktrackOptions {
+            policy,
+            max_resets: 4,
+            ..BacktrackOptions::default()
+        },
+        logits_processor: Some(LogitsProcessor::new(move |step, logits| {
+            // Unforced steps never pick the reset token by chance.
+            logits[RESET as usize] = if steps.contains(&step) {
+                1e4
+            } else {
+                f32::NEG_INFINITY
+            };
+        })),
+        ..GenerateOptions::default()
+    }
+}
+
+#[derive(Default, Debug)]
+struct Transcript {
+    /// Text events, in order.
+    texts: Vec<String>,
+    /// (discarded, cause) of each reset.
+    resets: Vec<(String, ResetCause)>,
+    reason: Option<StopReason>,
+    /// Text shown since the last reset: what a UI displays at the end.
+    visible: String,
+}
+
+fn run(s: &mut Session, prompt: &[u32], o: &GenerateOptions) -> (Transcript, Stats) {
+    let mut t = Transcript::default();
+    let stats = s
+        .generate(prompt, o, |ev| {
+            match ev {
+                Event::Text(x) => {
+                    t.texts.push(x.to_string());
+                    t.visible.push_str(x);
+                }
+                Event::Reset { discarded, cause } => {
+                    assert_eq!(
+                        discarded, t.visible,
+                        "a reset discards exactly what was shown"
+                    );
+                    t.resets.push((discarded.to_string(), cause));
+                    t.visible.clear();
+                }
+                Event::Done { reason, .. } => t.reason = Some(reason),
+            }
+            Control::Continue
+        })
+        .unwrap();
+    (t, stats)
+}
+
+fn decode(m: &Model, ids: &[u32]) -> String {
+    m.tokenizer().decode(ids, true).unwrap()
+}
+
+#[test]
+fn rollback_leaves_no_trace_of_the_discarded_tokens() {
+    let m = model();
+    let mut s = session(&m);
+    // What the model says without a reset: its first 3 tokens get discarded below.
+    let (plain, _) = run(&mut s, PROMPT, &opts(&[], ResetPolicy::Rollback, 3));
+    let discarded_ids = s.history()[PROMPT.len()..].to_vec();
+
+    let (t, stats) = run(&mut s, PROMPT, &opts(&[3], ResetPolicy::Rollback, 12));
+    assert_eq!(t.resets, vec![(plain.visible.clone(), ResetCause::Model)]);
+    assert_eq!(stats.resets, 1);
+    assert_eq!(stats.discarded_tokens, 3);
+    assert_eq!(
+        stats.generated_tokens, 12,
+        "tokens before the reset count toward max_tokens"
+    );
+    // The context: prompt, [RESET] at the checkpoint, then the visible answer.
+    let h = s.history();
+    assert_eq!(&h[..PROMPT.len()], PROMPT);
+    assert_eq!(h[PROMPT.len()], RESET);
+    let answer = &h[PROMPT.len() + 1..];
+    assert_eq!(answer.len(), 12 - 3 - 1);
+    assert_eq!(decode(&m, answer), t.visible);
+    assert!(
+        !h[PROMPT.len()..]
+            .windows(3)
+            .any(|w| w == discarded_ids.as_slice())
+    );
+}
+
+#[test]
+fn after_a_rollback_the_logits_equal_a_fresh_sessions() {
+    // Same device, same kernels, same step shapes (prompt in steps of 4, then
+    // one token): the cache rows before the checkpoint are identical and the
+    // rows after it are never read, so the logits are bit-identical.
+    let m = model();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut o = opts(&[5], ResetPolicy::Rollback, 7);
+    let inner = o.logits_processor.clone().unwrap();
+    let seen2 = seen.clone();
+    o.logits_processor = Some(LogitsProcessor::new(move |step, logits| {
+        if step == 6 {
+            seen2.lock().unwrap().push(logits.to_vec());
+        }
+        (inner.0)(step, logits);
+    }));
+    let mut s = session(&m);
+    run(&mut s, PROMPT, &o);
+    let after_rollback = seen.lock().unwrap().pop().expect("step 6 was sampled");
+
+    let mut fresh = session(&m);
+    fresh.logits_after(PROMPT).unwrap();
+    let want = fresh.logits_after(&[RESET]).unwrap();
+    assert_eq!(after_rollback.len(), want.len());
+    let same = after_rollback
+        .iter()
+        .zip(&want)
+        .all(|(a, b)| a.to_bits() == b.to_bits());
+    assert!(
+        same,
+        "logits after a rollback differ from a fresh session's"
+    );
+}
+
+#[test]
+fn keep_context_keeps_the_prefix_during_the_turn_but_not_after() {
+    let m = model();
+    let mut s = session(&m);
+    let (t, stats) = run(&mut s, PROMPT, &opts(&[3], ResetPolicy::KeepContext, 9));
+    assert_eq!(stats.resets, 1);
+    assert_eq!(t.resets.len(), 1);
+    // The history holds only what the user saw.
+    let answer = s.history()[PROMPT.len()..].to_vec();
+    assert_eq!(answer.len(), 9 - 3 - 1);
+    assert!(!answer.contains(&RESET));
+    assert_eq!(decode(&m, &answer), t.visible);
+    // During the turn the model saw prompt + discarded + [RESET]: the answer
+    // is the greedy continuation of exactly that context.
+    let mut fresh = session(&m);
+    let (plain, _) = run(&mut fresh, PROMPT, &opts(&[], ResetPolicy::Rollback, 3));
+    assert_eq!(plain.visible, t.resets[0].0);
+    let mut ctx = fresh.history().to_vec();
+    ctx.push(RESET);
+    let mut expect = Vec::new();
+    let mut logits = fresh.logits_after(&[RESET]).unwrap();
+    for _ in 0..answer.len() {
+        logits[EOS as usize] = f32::NEG_INFINITY;
+        logits[RESET as usize] = f32::NEG_INFINITY;
+        let best =
+            (0..logits.len()).fold(0, |b, i| if logits[i] > logits[b] { i } else { b }) as u32;
+        expect.push(best);
+        ctx.push(best);
+        logits = fresh.logits_after(&[best]).unwrap();
+    }
+    assert_eq!(answer, expect);
+}
+
+#[test]
+fn a_prefill_is_discarded_by_a_reset() {
+    let m = model();
+    let mut s = session(&m);
+    let mut o = opts(&[0], ResetPolicy::Rollback, 6);
+    o.prefill = "Sure! The code is".into();
+    let (t, stats) = run(&mut s, PROMPT, &o);
+    assert_eq!(
+        t.texts.first().map(String::as_str),
+        Some("Sure! The code is")
+    );
+    assert_eq!(
+        t.resets,
+        vec![("Sure! The code is".to_string(), ResetCause::Model)]
+    );
+    assert_eq!(
+        stats.discarded_tokens,
+        "Sure! The code is".len(),
+        "byte-level vocabulary"
+    );
+    assert!(!t.visible.contains("Sure!"));
+    assert_eq!(s.history()[PROMPT.len()], RESET);
+    assert_eq!(s.history().len(), PROMPT.len() + 6);
+}
+
+#[test]
+fn max_resets_masks_the_reset_token() {
+    let m = model();
+    let mut s = session(&m);
+    // The processor pushes [RESET] at every step; only two resets happen.
+    let mut o = opts(&(0..20).collect::<Vec<_>>(), ResetPolicy::Rollback, 10);
+    o.backtrack.max_resets = 2;
+    let (t, stats) = run(&mut s, PROMPT, &o);
+    assert_eq!(stats.resets, 2);
+    assert_eq!(t.resets.len(), 2);
+    assert_eq!(stats.generated_tokens, 10);
+    assert_eq!(
+        s.history()[PROMPT.len()..]
+            .iter()
+            .filter(|&&x| x == RESET)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn reset_bias_shifts_the_reset_logit() {
+    let m = model();
+    let base = |bias: f32| {
+        let mut sampler = SamplerConfig::greedy();
+        sampler.logit_bias.push((EOS, f32::NEG_INFINITY));
+        GenerateOptions {
+            sampler,
+            max_tokens: 4,
+            backtrack: BacktrackOptions {
+                reset_bias: bias,
+                ..BacktrackOptions::default()
+            },
+            ..GenerateOptions::default()
+        }
+    };
+    let mut s = session(&m);
+    let (_, none) = run(&mut s, PROMPT, &base(-1e4));
+    assert_eq!(none.resets, 0);
+    let (t, some) = run(&mut s, PROMPT, &base(1e4));
+    assert_eq!(some.resets, 1, "a large bias makes the model reset at once");
+    assert_eq!(t.resets[0].0, "", "nothing was shown before the reset");
+}
+
+#[test]
+fn holdback_never_shows_text_a_reset_discards() {
+    let m = model();
+    let mut s = session(&m);
+    let mut o = opts(&[3], ResetPolicy::Rollback, 12);
+    o.backtrack.holdback = 4;
+    let (t, _) = run(&mut s, PROMPT, &o);
+    assert_eq!(t.resets.len(), 1);
+    assert_eq!(t.resets[0].0, "", "held-back text is dropped, never shown");
+    // Everything shown is the final answer.
+    assert_eq!(t.texts.concat(), t.visible);
+    let answer = &s.history()[PROMPT.len() + 1..];
+    assert_eq!(decode(&m, answer), t.visible);
+}
+
+#[test]
+fn a_guard_resets_through_the_same_path() {
+    let m = model();
+    let mut s = session(&m);
+    let mut o = opts(&[], ResetPolicy::Rollback, 10);
+    o.backtrack.max_resets = 1;
+    o.guard = Some(Guard::new(|text| {
+        if text.chars().count() >= 2 {
+            Verdict::Reset
+        } else {
+            Verdict::Allow
+        }
+    }));
+    let (t, stats) = run(&mut s, PROMPT, &o);
+    assert_eq!(stats.resets, 1, "max_resets caps guard resets too");
+    assert_eq!(t.resets[0].1, ResetCause::Guard);
+    assert_eq!(s.history()[PROMPT.len()], RESET);
+    let answer = &s.history()[PROMPT.len() + 1..];
+    assert_eq!(decode(&m, answer), t.visible);
+}
+
+#[test]
+fn cancellation_from_another_thread() {
+    let m = model();
+    let mut s = session(&m);
+    let cancel = CancelFlag::new();
+    let mut o = opts(&[], ResetPolicy::Rollback, 10_000);
+    o.cancel = Some(cancel.clone());
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let canceller = std::thread::spawn(move || {
+        rx.recv().unwrap();
+        cancel.cancel();
+    });
+    let mut sent = false;
+    let mut reason = None;
+    s.generate(PROMPT, &o, |ev| {
+        match ev {
+            Event::Text(_) if !sent => {
+                tx.send(()).unwrap();
+                sent = true;
+            }
+            Event::Done { reason: r, .. } => reason = Some(r),
+            _ => {}
+        }
+        Control::Continue
+    })
+    .unwrap();
+    canceller.join().unwrap();
+    assert_eq!(reason, Some(StopReason::Cancelled));
+    assert!(s.history().len() < PROMPT.len() + 200);
+}
+
+#[test]
+fn save_and_restore_round_trip() {
+    let m = model();
+    let mut a = session(&m);
+    run(&mut a, PROMPT, &opts(&[2], ResetPolicy::Rollback, 6));
+    let state = a.save_state().unwrap();
+    let mut b = session(&m);
+    b.restore_state(&state).unwrap();
+    assert_eq!(a.history(), b.history());
+    let la = a.logits_after(&[65]).unwrap();
+    let lb = b.logits_after(&[65]).unwrap();
+    assert_eq!(la, lb);
+    // Corrupt or foreign states are errors and leave the session as it was.
+    let before = b.history().to_vec();
+    assert!(matches!(
+        b.restore_state(&state[..10]),
+        Err(SessionError::State(_))
+    ));
+    let mut bad = state.clone();
+    bad[0] = b'X';
+    assert!(matches!(b.restore_state(&bad), Err(SessionError::State(_))));
+    assert!(b.restore_state(&state[..state.len() - 1]).is_err());
+    assert_eq!(b.history(), before);
+}
+
+#[test]
+fn two_sessions_on_one_model_dont_disturb_each_other() {
+    let m = model();
+    let o = opts(&[], ResetPolicy::Rollback, 8);
+    let (alone, _) = run(&mut session(&m), PROMPT, &o);
+    let other_prompt = [257, 66, 67, 68];
+    let (alone_b, _) = run(&mut session(&m), &other_prompt, &o);
+    // Interleaved step by step.
+    let (mut a, mut b) = (session(&m), session(&m));
+    let mut la = a.logits_after(PROMPT).unwrap();
+    let mut lb = b.logits_after(&other_prompt).unwrap();
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    let pick = |l: &mut Vec<f32>| {
+        l[EOS as usize] = f32::NEG_INFINITY;
+        l[RESET as usize] = f32::NEG_INFINITY;
+        (0..l.len()).fold(0, |b, i| if l[i] > l[b] { i } else { b }) as u32
+    };
+    for _ in 0..8 {
+        let (x, y) = (pick(&mut la), pick(&mut lb));
+        ta.push(x);
+        tb.push(y);
+        la = a.logits_after(&[x]).unwrap();
+        lb = b.logits_after(&[y]).unwrap();
+    }
+    assert_eq!(decode(&m, &ta), alone.visible);
+    assert_eq!(decode(&m, &tb), alone_b.visible);
+}
+
+#[test]
+fn reset_token_resolution() {
+    let m = model();
+    let s = session(&m);
+    assert_eq!(
+        s.resolve_reset_token(&ResetToken::Auto).unwrap(),
+        Some(RESET)
+    );
+    assert_eq!(
+        s.resolve_reset_token(&ResetToken::Id(RESET)).unwrap(),
+        Some(RESET)
+    );
+    assert_eq!(s.resolve_reset_token(&ResetToken::Off).unwrap(), None);
+    assert!(matches!(
+        s.resolve_reset_token(&ResetToken::Text("[UNDO]".into())),
+        Err(SessionError::UnknownResetToken(_))
+    ));
+    assert!(matches!(
+        s.resolve_reset_token(&ResetToken::Id(1_000_000)),
+        Err(SessionError::UnknownResetToken(_))
+    ));
+}
