@@ -50,6 +50,11 @@ struct Args {
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also measure a backtracking reset after a prompt of this many tokens:
+    /// rollback to the checkpoint + the first new token, against
+    /// re-prefilling the prompt from scratch (0 = skip).
+    #[arg(long, default_value_t = 512)]
+    rollback: usize,
 }
 
 fn main() -> ExitCode {
@@ -115,6 +120,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .chain(&args.n_gen)
         .copied()
+        .chain([args.rollback + 2])
         .max()
         .unwrap_or(1);
     let mut session = Session::new(
@@ -156,6 +162,35 @@ fn run(args: Args) -> anyhow::Result<()> {
         rows.push((format!("tg{n}"), mean_sd(&runs)));
     }
 
+    // Reset cost: after a prompt and one generated token, roll back to the
+    // checkpoint (end of the prompt) and feed the reset token there, reading
+    // its logits: what a `Rollback` reset costs before decoding goes on.
+    let mut reset_rows = Vec::new();
+    if args.rollback > 0 {
+        let n = args.rollback;
+        let (mut rollback, mut reprefill) = (Vec::new(), Vec::new());
+        for rep in 0..=reps {
+            let prompt = tokens(n, vocab, rep);
+            session.truncate(0);
+            session.feed(&prompt, Readback::None)?;
+            session.feed(&prompt[..1], Readback::LastLogits)?;
+            let t = Instant::now();
+            session.truncate(n);
+            session.feed(&prompt[1..2], Readback::LastLogits)?;
+            let dt_rollback = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            session.truncate(0);
+            session.feed(&prompt, Readback::LastLogits)?;
+            let dt_reprefill = t.elapsed().as_secs_f64();
+            if rep > 0 {
+                rollback.push(dt_rollback * 1e3);
+                reprefill.push(dt_reprefill * 1e3);
+            }
+        }
+        reset_rows.push((format!("reset rollback @{n}"), mean_sd(&rollback)));
+        reset_rows.push((format!("re-prefill {n}"), mean_sd(&reprefill)));
+    }
+
     let size_mib = model.weight_bytes() as f64 / (1024.0 * 1024.0);
     let adapter = model.gpu().describe();
     if args.json {
@@ -169,6 +204,11 @@ fn run(args: Args) -> anyhow::Result<()> {
                 test
             );
         }
+        for (test, (mean, sd)) in &reset_rows {
+            println!(
+                "{{\"test\":{test:?},\"ms\":{mean:.3},\"stddev\":{sd:.3},\"repetitions\":{reps}}}"
+            );
+        }
         return Ok(());
     }
     println!("| model | type | size | adapter | test | t/s |");
@@ -179,6 +219,14 @@ fn run(args: Args) -> anyhow::Result<()> {
             model.name(),
             model.file_type()
         );
+    }
+    if let [(rb_name, (rb, rb_sd)), (pp_name, (pp, pp_sd))] = reset_rows.as_slice() {
+        println!();
+        println!("| test | ms |");
+        println!("| --- | ---: |");
+        println!("| {rb_name} (restore + first token) | {rb:.2} ± {rb_sd:.2} |");
+        println!("| {pp_name} (from an empty cache) | {pp:.2} ± {pp_sd:.2} |");
+        println!("\nreset / re-prefill = 1/{:.1}", pp / rb);
     }
     eprintln!("load: {load_s:.2} s, {reps} repetitions per test");
     Ok(())
