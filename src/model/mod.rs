@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod llama;
+pub mod perplexity;
 pub mod reference;
 pub mod synth;
 
@@ -22,6 +23,8 @@ use crate::tokenizer::{Tokenizer, TokenizerError};
 pub enum ModelError {
     #[error(transparent)]
     Gguf(#[from] GgufError),
+    #[error("{}: {source}", path.display())]
+    File { path: PathBuf, source: GgufError },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -84,7 +87,15 @@ impl Model {
         opts: &LoadOptions,
         progress: impl FnMut(LoadProgress),
     ) -> Result<Model, ModelError> {
-        let file = GgufFile::open(path.as_ref())?;
+        let path = path.as_ref();
+        let file = GgufFile::open(path).map_err(|source| match source {
+            // I/O errors already name the file.
+            GgufError::Io { .. } => ModelError::Gguf(source),
+            source => ModelError::File {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
         let gpu = Gpu::new(&opts.gpu)?;
         Self::from_gguf(&file, gpu, opts, progress)
     }
