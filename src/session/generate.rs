@@ -109,6 +109,7 @@ impl Session {
             }
         }
         let mut diverged = false; // KeepContext: discarded tokens are in the context
+        let mut visible_from = checkpoint; // where the visible answer's tokens start
         let mut banned: Option<u32> = None; // first token of an attempt a guard reset
         let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.is_cancelled());
         let reason = loop {
@@ -198,7 +199,9 @@ impl Session {
                     }
                     diverged = true;
                     let tokens: Vec<u32> = unfed.iter().copied().chain([r]).collect();
-                    self.feed(&tokens, readback)?
+                    let out = self.feed(&tokens, readback)?;
+                    visible_from = self.history().len();
+                    out
                 }
                 (_, None) => {
                     // No reset token to feed: go back to the checkpoint and
@@ -213,10 +216,12 @@ impl Session {
             };
         };
         if diverged {
-            // KeepContext: the conversation keeps only what the user saw.
+            // KeepContext: the conversation keeps only what the user saw, as
+            // far as it was fed (a last token that ended the turn isn't).
+            let fed = self.history().len() - visible_from;
             self.truncate(checkpoint);
-            if !turn.tokens.is_empty() {
-                let visible = turn.tokens.clone();
+            let visible: Vec<u32> = turn.tokens.iter().copied().take(fed).collect();
+            if !visible.is_empty() {
                 self.feed(&visible, Readback::None)?;
             }
         }
