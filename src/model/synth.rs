@@ -5,6 +5,7 @@
 
 use crate::gguf::{GgufError, GgufWriter, Value};
 use crate::quant::{self, GgmlType, QuantError};
+use crate::tokenizer::byte_to_char_table;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
@@ -101,17 +102,6 @@ impl SplitMix64 {
     }
 }
 
-/// GPT-2's byte-level alphabet: printable bytes stand for themselves, the
-/// rest are shifted to code points from U+0100 on.
-pub fn byte_level_char(b: u8) -> char {
-    let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || b >= 0xAE;
-    if printable(b) {
-        return b as char;
-    }
-    let shifted = (0..b).filter(|&x| !printable(x)).count() as u32;
-    char::from_u32(256 + shifted).expect("valid code point")
-}
-
 /// Writes a random model of `spec` with a byte-level vocabulary.
 pub fn synth_llama(spec: &SynthSpec) -> Result<GgufWriter, SynthError> {
     let s = spec;
@@ -146,8 +136,9 @@ pub fn synth_llama(spec: &SynthSpec) -> Result<GgufWriter, SynthError> {
     );
 
     // Vocabulary: 256 byte tokens, the specials, then filler tokens.
-    let mut tokens: Vec<Value> = (0..=255u8)
-        .map(|b| Value::String(byte_level_char(b).to_string()))
+    let mut tokens: Vec<Value> = byte_to_char_table()
+        .iter()
+        .map(|c| Value::String(c.to_string()))
         .collect();
     let mut types: Vec<Value> = vec![Value::I32(1); 256];
     for sp in SYNTH_SPECIALS {
