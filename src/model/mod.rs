@@ -3,7 +3,6 @@
 
 pub mod config;
 pub mod llama;
-pub mod perplexity;
 pub mod reference;
 pub mod synth;
 
