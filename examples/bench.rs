@@ -1,11 +1,22 @@
 //! Prompt-processing and generation speed, printed like llama-bench.
 //!
 //!     cargo run --release --example bench -- -m models/SmolLM2-135M-Instruct.Q4_1.gguf
+//!     cargo run --release --example bench -- --synth llama32-1b --type Q4_0 --bandwidth-gbs 4800
+//!     cargo run --release --example bench -- --profile
 //!
 //! `pp N`: one prompt of N tokens from an empty cache (tokens/s of the
 //! prefill); `tg N`: N tokens decoded one at a time from an empty cache, the
 //! logits of each read back (tokens/s of decoding). Each test runs once to
 //! warm up, then `-r` times; the table shows mean ± standard deviation.
+//!
+//! `--synth SHAPE --type T` measures a synthetic model of a real model's
+//! shape (random weights of type T, written once to the temp directory), so
+//! that speed can be measured on any machine without downloads.
+//! `--bandwidth-gbs X` adds the fraction of the memory-bandwidth bound a
+//! decode reaches (weight bytes x tokens/s over X GB/s). `--profile` prints
+//! the time per kind of op of one prefill step and of one decode step (GPU
+//! timestamps where the adapter has them), so that a regression can be traced
+//! to one kernel.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +24,9 @@ use std::time::Instant;
 
 use clap::Parser;
 use rewind::gpu::GpuOptions;
-use rewind::model::{LoadOptions, Model, Readback};
+use rewind::model::synth::{SynthSpec, synth_llama};
+use rewind::model::{Graph, LoadOptions, Model, OpTime, Readback};
+use rewind::quant::GgmlType;
 use rewind::session::{Session, SessionOptions};
 
 #[derive(Parser, Debug)]
@@ -22,6 +35,16 @@ struct Args {
     /// GGUF model file.
     #[arg(short, long, default_value_os_t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf"))]
     model: PathBuf,
+    /// Measure a synthetic model of this shape instead of `-m`:
+    /// llama32-1b, smollm2-135m, tiny.
+    #[arg(long)]
+    synth: Option<String>,
+    /// Weight type of the synthetic model (F32, F16, Q8_0, Q4_0, Q4_1, ...).
+    #[arg(long = "type", default_value = "Q4_0")]
+    ty: String,
+    /// Seed of the synthetic weights.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Prompt lengths to test.
     #[arg(
         short = 'p',
@@ -47,6 +70,17 @@ struct Args {
     /// Backend: vulkan, metal, dx12, gl.
     #[arg(long)]
     backend: Option<String>,
+    /// KV cache type: f16 or f32 (default: f16 where the adapter has f16).
+    #[arg(long)]
+    kv: Option<String>,
+    /// Memory bandwidth of the device in GB/s: also print the fraction of
+    /// the bandwidth bound (weight bytes x tokens/s) each test reaches.
+    #[arg(long)]
+    bandwidth_gbs: Option<f64>,
+    /// Print the time per kind of op of a prefill step (the first -p) and of
+    /// a decode step after it, instead of the speed table.
+    #[arg(long)]
+    profile: bool,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
@@ -82,11 +116,135 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// A field of /proc/self/status in MiB (Linux; `None` elsewhere).
+fn proc_status_mib(field: &str) -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn synth_spec(shape: &str, ty: GgmlType, seed: u64) -> anyhow::Result<SynthSpec> {
+    Ok(match shape {
+        "llama32-1b" => SynthSpec::llama32_1b(ty, seed),
+        "smollm2-135m" => SynthSpec {
+            n_layer: 30,
+            n_embd: 576,
+            n_ff: 1536,
+            n_head: 9,
+            n_head_kv: 3,
+            vocab_size: 49152,
+            n_ctx_train: 8192,
+            rope_base: 100_000.0,
+            ..SynthSpec::tiny(ty, seed)
+        },
+        "tiny" => SynthSpec::tiny(ty, seed),
+        other => anyhow::bail!("unknown --synth shape `{other}` (llama32-1b, smollm2-135m, tiny)"),
+    })
+}
+
+/// Writes the synthetic model to the temp directory once (kept for later
+/// runs) and returns its path.
+fn synth_file(shape: &str, ty: &str, seed: u64) -> anyhow::Result<PathBuf> {
+    let ty = (0..64)
+        .filter_map(GgmlType::from_id)
+        .find(|t| t.name().eq_ignore_ascii_case(ty))
+        .ok_or_else(|| anyhow::anyhow!("unknown --type `{ty}`"))?;
+    let spec = synth_spec(shape, ty, seed)?;
+    let path = std::env::temp_dir().join(format!("rewind-synth-{shape}-{}-{seed}.gguf", ty.name()));
+    if !path.exists() {
+        eprintln!("writing {} ...", path.display());
+        let t = Instant::now();
+        let tmp = path.with_extension("partial");
+        synth_llama(&spec)?.write_file(&tmp)?;
+        std::fs::rename(&tmp, &path)?;
+        eprintln!("synthesized in {:.1} s", t.elapsed().as_secs_f64());
+    }
+    Ok(path)
+}
+
+fn print_profile(title: &str, times: &[OpTime], per: usize) {
+    let total: f64 = times.iter().map(|t| t.seconds).sum();
+    println!("\n{title}: {:.3} ms per token (sum of ops)\n", total * 1e3 / per as f64);
+    println!("| op | ops | dispatches | ms/token | % |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for t in times {
+        println!(
+            "| {} | {} | {} | {:.3} | {:.1} |",
+            t.name,
+            t.ops,
+            t.dispatches,
+            t.seconds * 1e3 / per as f64,
+            100.0 * t.seconds / total.max(1e-12)
+        );
+    }
+}
+
+/// `--profile`: one prefill step of the first prompt length, then one
+/// decode step at the position after it; each measured `reps` times, the
+/// fastest kept per op kind.
+fn profile(model: &Model, args: &Args, reps: usize) -> anyhow::Result<()> {
+    let n = args.n_prompt.first().copied().unwrap_or(128).max(1);
+    let vocab = model.config().vocab_size;
+    let mut graph = Graph::for_model(model, n + 2, n.min(args.batch), false)?;
+    let best = |acc: &mut Option<Vec<OpTime>>, new: Vec<OpTime>| match acc {
+        None => *acc = Some(new),
+        Some(a) => {
+            for (x, y) in a.iter_mut().zip(new) {
+                x.seconds = x.seconds.min(y.seconds);
+            }
+        }
+    };
+    let (mut pp, mut tg) = (None, None);
+    for rep in 0..=reps {
+        let prompt = tokens(n, vocab, rep);
+        graph.truncate(0);
+        for chunk in prompt.chunks(graph.n_batch()) {
+            let pos0 = graph.kv().len();
+            let (_, t) = graph.profile_step(chunk, pos0, Readback::LastLogits)?;
+            if rep > 0 && pos0 == 0 {
+                best(&mut pp, t);
+            }
+        }
+        let (_, t) = graph.profile_step(&prompt[..1], n, Readback::Argmax)?;
+        if rep > 0 {
+            best(&mut tg, t);
+        }
+    }
+    let timing = if model.gpu().timestamps {
+        "GPU timestamps"
+    } else {
+        "CPU time of one submit per op"
+    };
+    println!(
+        "{} {} on {} ({timing}, KV cache {}, best of {reps})",
+        model.name(),
+        model.file_type(),
+        model.gpu().describe(),
+        if graph.kv().is_f16() { "f16" } else { "f32" }
+    );
+    if let Some(pp) = pp {
+        print_profile(
+            &format!("prefill, one step of {} tokens", n.min(args.batch)),
+            &pp,
+            n.min(args.batch),
+        );
+    }
+    if let Some(tg) = tg {
+        print_profile(&format!("decode, one token at position {n}"), &tg, 1);
+    }
+    Ok(())
+}
+
 fn run(args: Args) -> anyhow::Result<()> {
-    if !args.model.exists() {
+    let path = match &args.synth {
+        Some(shape) => synth_file(shape, &args.ty, args.seed)?,
+        None => args.model.clone(),
+    };
+    if !path.exists() {
         anyhow::bail!(
             "model file {} not found (run models/fetch.sh, or pass -m FILE)",
-            args.model.display()
+            path.display()
         );
     }
     let backends = match args
@@ -102,18 +260,32 @@ fn run(args: Args) -> anyhow::Result<()> {
         Some("gl") => Some(wgpu::Backends::GL),
         Some(other) => anyhow::bail!("unknown backend `{other}`"),
     };
+    let kv_f16 = match args.kv.as_deref() {
+        None => None,
+        Some("f16") => Some(true),
+        Some("f32") => Some(false),
+        Some(other) => anyhow::bail!("unknown --kv `{other}` (f16, f32)"),
+    };
+    let hwm_before = proc_status_mib("VmHWM:");
     let t = Instant::now();
     let model = Model::load(
-        &args.model,
+        &path,
         &LoadOptions {
             gpu: GpuOptions {
                 backends,
+                kv_f16,
                 ..GpuOptions::default()
             },
             ..LoadOptions::default()
         },
     )?;
     let load_s = t.elapsed().as_secs_f64();
+    let rss_after_load = proc_status_mib("VmRSS:");
+    let hwm_load = proc_status_mib("VmHWM:");
+    let reps = args.repetitions.max(1);
+    if args.profile {
+        return profile(&model, &args, reps);
+    }
     let vocab = model.config().vocab_size;
     let longest = args
         .n_prompt
@@ -131,7 +303,6 @@ fn run(args: Args) -> anyhow::Result<()> {
             all_logits: false,
         },
     )?;
-    let reps = args.repetitions.max(1);
     let mut rows = Vec::new();
     for &n in &args.n_prompt {
         let mut runs = Vec::new();
@@ -144,7 +315,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 runs.push(n as f64 / t.elapsed().as_secs_f64());
             }
         }
-        rows.push((format!("pp{n}"), mean_sd(&runs)));
+        rows.push((format!("pp{n}"), mean_sd(&runs), false));
     }
     for &n in &args.n_gen {
         let mut runs = Vec::new();
@@ -159,7 +330,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 runs.push(n as f64 / t.elapsed().as_secs_f64());
             }
         }
-        rows.push((format!("tg{n}"), mean_sd(&runs)));
+        rows.push((format!("tg{n}"), mean_sd(&runs), true));
     }
 
     // Reset cost: after a prompt and one generated token, roll back to the
@@ -193,15 +364,25 @@ fn run(args: Args) -> anyhow::Result<()> {
 
     let size_mib = model.weight_bytes() as f64 / (1024.0 * 1024.0);
     let adapter = model.gpu().describe();
+    // Fraction of the bandwidth bound: a decoded token reads every weight.
+    let bw = |tps: f64| {
+        args.bandwidth_gbs
+            .map(|gbs| model.weight_bytes() as f64 * tps / (gbs * 1e9))
+    };
+    let hwm = |v: Option<f64>| v.map_or("null".to_string(), |m| format!("{m:.1}"));
     if args.json {
-        for (test, (mean, sd)) in &rows {
+        for (test, (mean, sd), decode) in &rows {
+            let frac = if *decode { bw(*mean) } else { None };
             println!(
-                "{{\"model\":{:?},\"type\":{:?},\"size_bytes\":{},\"adapter\":{:?},\"test\":{:?},\"tokens_per_s\":{mean:.3},\"stddev\":{sd:.3},\"repetitions\":{reps},\"load_s\":{load_s:.3}}}",
+                "{{\"model\":{:?},\"type\":{:?},\"size_bytes\":{},\"adapter\":{:?},\"test\":{:?},\"tokens_per_s\":{mean:.3},\"stddev\":{sd:.3},\"repetitions\":{reps},\"load_s\":{load_s:.3},\"rss_after_load_mib\":{},\"peak_rss_mib\":{},\"bandwidth_fraction\":{}}}",
                 model.name(),
                 model.file_type(),
                 model.weight_bytes(),
                 adapter,
-                test
+                test,
+                hwm(rss_after_load),
+                hwm(hwm_load),
+                frac.map_or("null".to_string(), |f| format!("{f:.4}")),
             );
         }
         for (test, (mean, sd)) in &reset_rows {
@@ -211,11 +392,23 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    println!("| model | type | size | adapter | test | t/s |");
-    println!("| --- | --- | ---: | --- | ---: | ---: |");
-    for (test, (mean, sd)) in &rows {
+    let bw_col = args.bandwidth_gbs.is_some();
+    println!(
+        "| model | type | size | adapter | test | t/s |{}",
+        if bw_col { " of bandwidth bound |" } else { "" }
+    );
+    println!(
+        "| --- | --- | ---: | --- | ---: | ---: |{}",
+        if bw_col { " ---: |" } else { "" }
+    );
+    for (test, (mean, sd), decode) in &rows {
+        let frac = match (bw(*mean), decode) {
+            (Some(f), true) => format!(" {:.1}% |", 100.0 * f),
+            (Some(_), false) => " |".to_string(),
+            _ => String::new(),
+        };
         println!(
-            "| {} | {} | {size_mib:.2} MiB | {adapter} | {test} | {mean:.2} ± {sd:.2} |",
+            "| {} | {} | {size_mib:.2} MiB | {adapter} | {test} | {mean:.2} ± {sd:.2} |{frac}",
             model.name(),
             model.file_type()
         );
@@ -228,6 +421,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         println!("| {pp_name} (from an empty cache) | {pp:.2} ± {pp_sd:.2} |");
         println!("\nreset / re-prefill = 1/{:.1}", pp / rb);
     }
-    eprintln!("load: {load_s:.2} s, {reps} repetitions per test");
+    let mib = |v: Option<f64>| v.map_or("?".to_string(), |m| format!("{m:.0} MiB"));
+    eprintln!(
+        "load: {load_s:.2} s (RSS after load {}, peak RSS {} during load{}), {reps} repetitions per test",
+        mib(rss_after_load),
+        mib(hwm_load),
+        hwm_before.map_or(String::new(), |b| format!(", {b:.0} MiB before"))
+    );
     Ok(())
 }

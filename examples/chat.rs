@@ -83,7 +83,8 @@ struct Args {
 }
 
 fn default_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    // The small backtracking demo model committed with the repository.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/demo-backtrack.gguf")
 }
 
 fn main() -> ExitCode {

@@ -2,9 +2,10 @@
 # Chat with a model: `scripts/chat.sh [chat flags]` (see `--help`).
 #
 # On Linux, installs Mesa's Vulkan drivers when no Vulkan driver is present
-# (so a machine without a GPU runs on lavapipe, the CPU), fetches the default
-# model (models/fetch.sh) unless -m/--model names another, builds the chat
-# example in release mode and runs it with the given flags.
+# (so a machine without a GPU runs on lavapipe, the CPU), fetches
+# SmolLM2-135M-Instruct (models/fetch.sh) when -m/--model names it (the
+# default model, models/demo-backtrack.gguf, is in the repository), builds the
+# chat example in release mode and runs it with the given flags.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,12 +20,17 @@ if [ "$(uname -s)" = Linux ]; then
     ensure_gpu_stack
     export NODEVICE_SELECT=1
 fi
-custom_model=0
+needs_smollm2=0
+prev=
 for arg in "$@"; do
-    case "$arg" in
-    -m | --model | --model=* | -h | --help) custom_model=1 ;;
+    case "$prev=$arg" in
+    -m=*SmolLM2-135M-Instruct.Q4_1.gguf | --model=*SmolLM2-135M-Instruct.Q4_1.gguf) needs_smollm2=1 ;;
     esac
+    case "$arg" in
+    --model=*SmolLM2-135M-Instruct.Q4_1.gguf) needs_smollm2=1 ;;
+    esac
+    prev="$arg"
 done
-[ "$custom_model" = 1 ] || bash models/fetch.sh
+[ "$needs_smollm2" = 0 ] || bash models/fetch.sh
 
 exec cargo run --quiet --release --example chat -- "$@"

@@ -26,11 +26,13 @@ File format (all numbers exact: floats are stored as their bits):
          "bytes": "<hex of gguf's quantized blocks>"}, ...]
     }
 
-Dequantize cases cover F16, BF16, Q8_0, Q4_0 and Q4_1 with random bytes;
+Dequantize cases cover F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the
+K-quants Q2_K..Q6_K with random bytes (so every quant bit pattern and packed
+6-bit sub-block scale occurs);
 block scales are random finite f16 values (every exponent, subnormals and
 signed zeros included; NaN and infinity excluded). Plain F16/BF16 elements
 also include +-infinity but never NaN (NaN payloads are not a contract).
-Quantize cases cover Q8_0, Q4_0, Q4_1 (and F16, BF16) with random inputs at
+Quantize cases cover Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (and F16, BF16) with random inputs at
 several magnitudes plus edge blocks: all zero, constant, exact rounding ties,
 a tie for the largest magnitude, and values whose scale is an f16 subnormal.
 """
@@ -45,9 +47,18 @@ from gguf import GGMLQuantizationType as T
 from gguf import quants
 
 SEED = 0x5EED_0F_9E7F
-BLOCK = {"F16": 1, "BF16": 1, "Q8_0": 32, "Q4_0": 32, "Q4_1": 32}
-SCALE_BYTES = {"Q8_0": [0], "Q4_0": [0], "Q4_1": [0, 2]}  # offsets of f16 fields
-TYPE_SIZE = {"F16": 2, "BF16": 2, "Q8_0": 34, "Q4_0": 18, "Q4_1": 20}
+# Cases for the types below come from a second stream (SEED2), so that adding
+# them left the earlier cases unchanged.
+SEED2 = 0x5EED_0F_9E80
+BLOCK = {"F16": 1, "BF16": 1, "Q8_0": 32, "Q4_0": 32, "Q4_1": 32, "Q5_0": 32, "Q5_1": 32,
+         "Q2_K": 256, "Q3_K": 256, "Q4_K": 256, "Q5_K": 256, "Q6_K": 256}
+# Byte offsets of the f16 fields (scales, mins) in a block; every other byte
+# (quants, packed sub-block scales, high-bit masks) is valid with any value.
+SCALE_BYTES = {"Q8_0": [0], "Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2],
+               "Q2_K": [80, 82], "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208]}
+TYPE_SIZE = {"F16": 2, "BF16": 2, "Q8_0": 34, "Q4_0": 18, "Q4_1": 20, "Q5_0": 22, "Q5_1": 24,
+             "Q2_K": 84, "Q3_K": 110, "Q4_K": 144, "Q5_K": 176, "Q6_K": 210}
+NEW_BLOCK_TYPES = ("Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K")
 
 MASK = (1 << 64) - 1
 
@@ -123,23 +134,61 @@ def dequant_cases(rng):
 
     # Block types: random quants, random finite f16 scales (and mins).
     for ty in ("Q8_0", "Q4_0", "Q4_1"):
-        raw = bytearray()
-        for _ in range(6):
-            blk = bytearray(rng.bytes(TYPE_SIZE[ty]))
-            for off in SCALE_BYTES[ty]:
-                blk[off : off + 2] = struct.pack("<H", finite_f16_bits(rng))
-            raw += blk
-        cases.append(dequant_case(ty, "random blocks, random finite scales", bytes(raw)))
-        # Typical magnitudes: scales like real weights' (about 1e-3 .. 1e-1).
-        raw = bytearray()
-        for _ in range(2):
-            blk = bytearray(rng.bytes(TYPE_SIZE[ty]))
-            for off in SCALE_BYTES[ty]:
-                s = np.float16(rng.unit() * 0.1)
-                blk[off : off + 2] = s.tobytes()
-            raw += blk
-        cases.append(dequant_case(ty, "random blocks, weight-like scales", bytes(raw)))
+        cases += random_block_cases(rng, ty, 6)
     return cases
+
+
+def random_block_cases(rng, ty, n_random):
+    cases = []
+    raw = bytearray()
+    for _ in range(n_random):
+        blk = bytearray(rng.bytes(TYPE_SIZE[ty]))
+        for off in SCALE_BYTES[ty]:
+            blk[off : off + 2] = struct.pack("<H", finite_f16_bits(rng))
+        raw += blk
+    cases.append(dequant_case(ty, "random blocks, random finite scales", bytes(raw)))
+    # Typical magnitudes: scales like real weights' (about 1e-3 .. 1e-1).
+    raw = bytearray()
+    for _ in range(2):
+        blk = bytearray(rng.bytes(TYPE_SIZE[ty]))
+        for off in SCALE_BYTES[ty]:
+            s = np.float16(rng.unit() * 0.1)
+            blk[off : off + 2] = s.tobytes()
+        raw += blk
+    cases.append(dequant_case(ty, "random blocks, weight-like scales", bytes(raw)))
+    return cases
+
+
+def new_type_cases(rng):
+    """Dequantize cases for Q5_0, Q5_1 and the K-quants; quantize cases for
+    Q5_0 and Q5_1 (gguf has no K-quant quantizer: K-quant files come from
+    llama.cpp, and rewind's K-quant quantizers only make test models)."""
+    deq = []
+    for ty in NEW_BLOCK_TYPES:
+        deq += random_block_cases(rng, ty, 6 if BLOCK[ty] == 32 else 3)
+    quant = []
+    for ty in ("Q5_0", "Q5_1"):
+        for scale in (1.0, 0.02, 300.0):
+            x = random_block(rng, scale) + random_block(rng, scale)
+            quant.append(quant_case(ty, f"random, magnitude {scale}", x))
+        x = [abs(v) + 0.5 for v in random_block(rng, 2.0)] + [-abs(v) - 0.5 for v in random_block(rng, 2.0)]
+        quant.append(quant_case(ty, "one-signed blocks", x))
+        quant.append(quant_case(ty, "zero and constant blocks", [0.0] * 32 + [1.25] * 32))
+        x = random_block(rng, 1.0)
+        x[3], x[20] = -1.5, 1.5
+        y = random_block(rng, 1.0)
+        y[5], y[9] = 1.5, -1.5
+        quant.append(quant_case(ty, "largest-magnitude ties", x + y))
+        if ty == "Q5_0":
+            x = [-16.0] + [k + 0.5 for k in range(-16, 15)]
+        else:
+            x = [0.0, 31.0] + [k + 0.5 for k in range(30)]
+        assert len(x) == 32
+        quant.append(quant_case(ty, "rounding ties", x))
+        quant.append(quant_case(ty, "subnormal scale", random_block(rng, 1e-5)))
+    for c in quant:
+        c["bytes"] = c["bytes"].hex()
+    return deq, quant
 
 
 def random_block(rng, scale):
@@ -185,14 +234,18 @@ def quant_cases(rng):
 
 def main():
     rng = SplitMix64(SEED)
+    deq = dequant_cases(rng)
+    quant = quant_cases(rng)
+    new_deq, new_quant = new_type_cases(SplitMix64(SEED2))
     doc = {
         "about": "ggml (de)quantization vectors computed by the gguf Python package; "
         "regenerate with scripts/gen_quant_vectors.py",
         "seed": SEED,
+        "seed2": SEED2,
         "gguf_version": importlib.metadata.version("gguf"),
         "numpy_version": np.__version__,
-        "dequantize": dequant_cases(rng),
-        "quantize": quant_cases(rng),
+        "dequantize": deq + new_deq,
+        "quantize": quant + new_quant,
     }
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = os.path.join(root, "tests", "data", "quant_vectors.json")

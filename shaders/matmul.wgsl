@@ -1,35 +1,60 @@
-// y[t][row0 + r] (+)= sum_c W[r][c] * x[t][c] for one row range (part) of W.
+// y[t][row0 + r] = sum_c W[r][c] * x'[t][c] for one row range (part) of W,
+// with x' = x, or x' = rmsnorm(x) * nw when the norm prologue is used, and
+// the result handed to an epilogue (plain store / accumulate, RoPE + KV
+// cache store, SwiGLU of row pairs).
+//
+// The Rust side concatenates: generated constants, common.wgsl, the weight
+// type's snippet (CH, CV, load_chunk() over `qs`/`sc`), this file, one x
+// prologue (matmul_x_*.wgsl: mm_prologue(), mm_nw(), mm_inv()) and one
+// epilogue (matmul_out_*.wgsl: mm_out1(), mm_out2()).
 //
 // Generated constants: WG (= ROWS * LANES), ROWS (row slots per workgroup),
-// LANES (threads sharing one row slot, a power of two; 1 = one thread per
-// slot), RPT (consecutive rows per slot), TT (tokens per invocation), ACC
-// (= RPT * TT), RED (reduction scratch size), XSTAT (loop order, below).
+// LANES (threads sharing one row slot), RPT (consecutive rows per slot), TT
+// (tokens per invocation), ACC (= RPT * TT), RED (reduction scratch size),
+// XSTAT (loop order, below), SGRED (1: the LANES lanes of a slot are one
+// subgroup and are summed with subgroupAdd; 0: in workgroup memory), PAIR
+// (2: the epilogue takes rows in (even, odd) pairs; RPT is then even).
+// XSG (> 0: share x chunks through subgroups of this size, see below), XN
+// (= ceil(CV * TT / XSG)). sg_add() is subgroupAdd and sg_shuffle4()
+// subgroupShuffle, or stand-ins where subgroups are off (so that the shader
+// never names a subgroup builtin then).
+//
 // Each invocation keeps an RPT x TT tile of sums in registers: a dequantized
 // weight chunk is reused for TT tokens, and with XSTAT = 1 the x chunks of
 // the TT tokens are loaded once and reused for RPT rows. Lanes of a slot take
-// every LANES-th chunk of the row and are summed in workgroup memory at the
-// end. The weight type's snippet provides CH, CV and load_chunk().
+// every LANES-th chunk of the row (consecutive lanes read consecutive 16-byte
+// units: coalesced on GPUs).
 //
 // Grid: x (folded into z) = groups of ROWS * RPT rows; y = groups of TT tokens.
 
 struct MatParams {
     rows: u32,        // rows in this part
-    row0: u32,        // first row of the part in W (and column of y)
+    row0: u32,        // first row of the part in the op's output rows
     cpr: u32,         // chunks per row
     x_stride: u32,    // vec4s per x row (= cols / 4)
-    y_stride: u32,    // floats per y row (= all rows of W)
+    y_stride: u32,    // floats per y row
     accumulate: u32,  // 1: add to y
     last_only: u32,   // 1: only x row n_tokens - 1, into y row 0
     cap: u32,         // token rows the buffers hold
+    eps: f32,         // norm prologue: epsilon
+    q_dim: u32,       // RoPE epilogue: rows of q, then kv_dim rows of k, of v
+    kv_dim: u32,
+    head_dim: u32,
+    half_rot: u32,    // rope_dim / 2
+    max_ctx: u32,     // rows the KV caches hold
+    kv_f16: u32,      // 1: the caches hold f16 pairs, 0: f32
+    _pad: u32,
 }
 
 @group(0) @binding(1) var<uniform> p: MatParams;
 @group(0) @binding(2) var<storage, read> qs: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> sc: array<u32>;
 @group(0) @binding(4) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
 var<workgroup> red: array<f32, RED>;
+
+// XSG, or 1 when x sharing is off (a divisor that is never zero).
+const XS: u32 = max(XSG, 1u);
 
 @compute @workgroup_size(WG)
 fn main(
@@ -54,19 +79,68 @@ fn main(
         count = min(TT, n - xt0);
     }
 
+    // Per-token input scale (1, or the inverse RMS of the x row).
+    mm_prologue(li, xt0, count);
+    var inv: array<f32, TT>;
+    for (var t = 0u; t < TT; t++) {
+        inv[t] = mm_inv(t);
+    }
+
     // Register tile: RPT rows x TT tokens per invocation.
     var acc: array<f32, ACC>;
     let rbase = (row_group(wid, nwg) * ROWS + rl) * RPT;
-    for (var k = lane; k < p.cpr; k += LANES) {
+    if (XSG > 0u) {
+        // x-stationary with the x chunks shared through the subgroup (CPU
+        // adapters, where every lane's load is a separate scalar load): lane
+        // l of a subgroup of XSG loads every XSG-th vec4 of the TT tokens'
+        // chunks, and the lanes exchange them with shuffles. Needs LANES = 1
+        // (so that all threads of the workgroup walk the same chunks).
+        let sl = li % XS;
+        for (var k = 0u; k < p.cpr; k++) {
+            var mine: array<vec4<f32>, XN>;
+            for (var s = 0u; s < XN; s++) {
+                let e = s * XS + sl;
+                let t = e / CV;
+                let i = e % CV;
+                var v = vec4<f32>(0.0);
+                if (t < count) {
+                    v = x[(xt0 + t) * p.x_stride + k * CV + i] * (mm_nw(k * CV + i) * inv[t]);
+                }
+                mine[s] = v;
+            }
+            var xs: array<vec4<f32>, CV * TT>;
+            for (var e = 0u; e < CV * TT; e++) {
+                xs[e] = sg_shuffle4(mine[e / XS], e % XS);
+            }
+            for (var r = 0u; r < RPT; r++) {
+                let row = rbase + r;
+                if (row < p.rows) {
+                    var w = load_chunk(row * p.cpr + k);
+                    for (var t = 0u; t < TT; t++) {
+                        var s = 0.0;
+                        for (var i = 0u; i < CV; i++) {
+                            s += dot(w[i], xs[t * CV + i]);
+                        }
+                        acc[r * TT + t] += s;
+                    }
+                }
+            }
+        }
+    }
+    for (var k = lane; k < p.cpr && XSG == 0u; k += LANES) {
         if (XSTAT == 1u) {
             // x-stationary: load the x chunks of the TT tokens once, reuse
             // them for RPT rows (decode, and CPU-like adapters).
             var xs: array<vec4<f32>, CV * TT>;
+            var nw: array<vec4<f32>, CV>;
+            for (var i = 0u; i < CV; i++) {
+                nw[i] = mm_nw(k * CV + i);
+            }
             for (var t = 0u; t < TT; t++) {
                 if (t < count) {
                     let xb = (xt0 + t) * p.x_stride + k * CV;
                     for (var i = 0u; i < CV; i++) {
-                        xs[t * CV + i] = x[xb + i];
+                        xs[t * CV + i] = x[xb + i] * (nw[i] * inv[t]);
                     }
                 }
             }
@@ -92,6 +166,9 @@ fn main(
                 let row = rbase + r;
                 if (row < p.rows) {
                     var w = load_chunk(row * p.cpr + k);
+                    for (var i = 0u; i < CV; i++) {
+                        w[i] *= mm_nw(k * CV + i);
+                    }
                     for (var t = 0u; t < TT; t++) {
                         if (t < count) {
                             let xb = (xt0 + t) * p.x_stride + k * CV;
@@ -99,7 +176,7 @@ fn main(
                             for (var i = 0u; i < CV; i++) {
                                 s += dot(w[i], x[xb + i]);
                             }
-                            acc[r * TT + t] += s;
+                            acc[r * TT + t] += s * inv[t];
                         }
                     }
                 }
@@ -108,36 +185,43 @@ fn main(
     }
 
     if (LANES > 1u) {
-        for (var a = 0u; a < ACC; a++) {
-            red[(rl * ACC + a) * LANES + lane] = acc[a];
-        }
-        workgroupBarrier();
-        for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-            if (lane < s) {
-                for (var a = 0u; a < ACC; a++) {
-                    let i = (rl * ACC + a) * LANES + lane;
-                    red[i] += red[i + s];
-                }
+        if (SGRED == 1u) {
+            for (var a = 0u; a < ACC; a++) {
+                acc[a] = sg_add(acc[a]);
+            }
+        } else {
+            // Transposed: lane l sums the LANES partials of accumulators
+            // l, l + LANES, ... (short loops, two barriers).
+            for (var a = 0u; a < ACC; a++) {
+                red[(rl * ACC + a) * LANES + lane] = acc[a];
             }
             workgroupBarrier();
-        }
-        for (var a = 0u; a < ACC; a++) {
-            acc[a] = red[(rl * ACC + a) * LANES];
+            for (var a = lane; a < ACC; a += LANES) {
+                let b = (rl * ACC + a) * LANES;
+                var v = 0.0;
+                for (var i = 0u; i < LANES; i++) {
+                    v += red[b + i];
+                }
+                red[b] = v;
+            }
+            workgroupBarrier();
+            for (var a = 0u; a < ACC; a++) {
+                acc[a] = red[(rl * ACC + a) * LANES];
+            }
         }
     }
 
     if (lane == 0u) {
-        for (var r = 0u; r < RPT; r++) {
+        for (var r = 0u; r < RPT; r += PAIR) {
             let row = rbase + r;
             if (row < p.rows) {
                 for (var t = 0u; t < TT; t++) {
                     if (t < count) {
-                        let yi = (yt0 + t) * p.y_stride + p.row0 + row;
-                        var v = acc[r * TT + t];
-                        if (p.accumulate != 0u) {
-                            v += y[yi];
+                        if (PAIR == 2u) {
+                            mm_out2(p.row0 + row, yt0 + t, acc[r * TT + t], acc[(r + 1u) * TT + t]);
+                        } else {
+                            mm_out1(p.row0 + row, yt0 + t, acc[r * TT + t]);
                         }
-                        y[yi] = v;
                     }
                 }
             }

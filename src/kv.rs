@@ -13,13 +13,27 @@ pub struct KvCache {
     capacity: usize,
     kv_dim: usize,
     len: usize,
+    f16: bool,
 }
 
 impl KvCache {
     /// Allocates `n_ctx` positions of `kv_dim` f32 values per layer.
     pub fn new(gpu: &Gpu, n_layer: usize, n_ctx: usize, kv_dim: usize) -> Result<Self, GpuError> {
+        Self::new_typed(gpu, n_layer, n_ctx, kv_dim, false)
+    }
+
+    /// Allocates `n_ctx` positions of `kv_dim` values per layer, f16 (two
+    /// per word, the even element in the low half) or f32.
+    pub fn new_typed(
+        gpu: &Gpu,
+        n_layer: usize,
+        n_ctx: usize,
+        kv_dim: usize,
+        f16: bool,
+    ) -> Result<Self, GpuError> {
+        let elem = if f16 { 2 } else { 4 };
         let bytes = (n_ctx as u64)
-            .checked_mul(kv_dim as u64 * 4)
+            .checked_mul(kv_dim as u64 * elem)
             .ok_or_else(|| GpuError::TooLarge {
                 what: "KV cache layer".into(),
                 bytes: u64::MAX,
@@ -48,6 +62,7 @@ impl KvCache {
             capacity: n_ctx,
             kv_dim,
             len: 0,
+            f16,
         })
     }
 
@@ -84,7 +99,13 @@ impl KvCache {
 
     /// GPU bytes held by the cache.
     pub fn gpu_bytes(&self) -> u64 {
-        (self.k.len() * 2 * self.capacity * self.kv_dim * 4) as u64
+        let elem = if self.f16 { 2 } else { 4 };
+        (self.k.len() * 2 * self.capacity * self.kv_dim * elem) as u64
+    }
+
+    /// The cache holds f16 values (else f32).
+    pub fn is_f16(&self) -> bool {
+        self.f16
     }
 }
 

@@ -4,16 +4,19 @@
 //!
 //! * Dequantization must match bit for bit: both sides evaluate the same
 //!   formula (`d * q` or `d * q + m`, f16 scales widened exactly to f32, one
-//!   f32 multiply and one f32 add, no fused multiply-add), so there is no
-//!   room for rounding differences.
+//!   f32 multiply and one f32 add, no fused multiply-add; for K-quants
+//!   `(d * sc) * q - (dmin * m)` or `(d * sc) * q`, where the products of an
+//!   f16 and a 4..8-bit integer are exact in f32), so there is no room for
+//!   rounding differences.
 //! * Quantization must produce the same bytes: both follow ggml's reference
 //!   quantizers (scale from the block's extreme values, f32 arithmetic,
 //!   round-half-away-from-zero for Q8_0, `trunc(x + 0.5)` / `trunc(x + 8.5)`
-//!   for Q4_1 / Q4_0, f16/bf16 conversion with round-to-nearest-even).
+//!   / `trunc(x + 16.5)` for Q4_1 and Q5_1 / Q4_0 / Q5_0, f16/bf16
+//!   conversion with round-to-nearest-even). gguf has no K-quant quantizer.
 
 mod common;
 
-use rewind::quant::{GgmlType, dequantize_to_vec, quantize};
+use rewind::quant::{GgmlType, SUPPORTED, dequantize_to_vec, quantize};
 use serde_json::Value;
 
 struct Case {
@@ -33,14 +36,11 @@ fn unhex(s: &str) -> Vec<u8> {
 }
 
 fn type_named(name: &str) -> GgmlType {
-    match name {
-        "F16" => GgmlType::F16,
-        "BF16" => GgmlType::BF16,
-        "Q8_0" => GgmlType::Q8_0,
-        "Q4_0" => GgmlType::Q4_0,
-        "Q4_1" => GgmlType::Q4_1,
-        other => panic!("unexpected type {other} in quant_vectors.json"),
-    }
+    SUPPORTED
+        .iter()
+        .copied()
+        .find(|t| t.name() == name)
+        .unwrap_or_else(|| panic!("unexpected type {name} in quant_vectors.json"))
 }
 
 fn cases(section: &str) -> Vec<Case> {
@@ -73,13 +73,8 @@ fn cases(section: &str) -> Vec<Case> {
 #[test]
 fn dequantize_matches_gguf_py_bitwise() {
     let cases = cases("dequantize");
-    for ty in [
-        GgmlType::F16,
-        GgmlType::BF16,
-        GgmlType::Q8_0,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-    ] {
+    // Every supported type but F32 (whose "dequantization" is a copy).
+    for &ty in SUPPORTED.iter().filter(|&&t| t != GgmlType::F32) {
         assert!(
             cases.iter().any(|c| c.ty == ty),
             "no dequantize case for {ty}"
@@ -102,7 +97,15 @@ fn dequantize_matches_gguf_py_bitwise() {
 #[test]
 fn quantize_matches_gguf_py_bytes() {
     let cases = cases("quantize");
-    for ty in [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1] {
+    // The types whose quantizer follows ggml's reference quantizer exactly
+    // (rewind's K-quant quantizers are simpler: they only make test models).
+    for ty in [
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+    ] {
         assert!(
             cases.iter().any(|c| c.ty == ty),
             "no quantize case for {ty}"

@@ -18,6 +18,7 @@
 
 mod common;
 
+use rewind::gpu::GpuOptions;
 use rewind::model::{LoadOptions, Model, Readback, StepOutput};
 use rewind::session::{Session, SessionOptions};
 use serde_json::Value;
@@ -26,6 +27,10 @@ use serde_json::Value;
 const F32_TOL: f32 = 2e-3;
 /// Top-two gap below which the exact f32 reference counts as tied.
 const F32_NEAR_TIE: f32 = 1e-2;
+/// |rewind (f16 KV cache) − numpy f32| on the reference's top-5 logits.
+const F16_KV_TOL: f32 = 1.0;
+/// Top-two gap below which the f16 cache may flip the argmax.
+const F16_KV_NEAR_TIE: f32 = 0.05;
 /// |rewind − llama.cpp| on llama.cpp's top-5 logits.
 const LLAMA_TOL: f32 = 1.25;
 /// llama.cpp top-two gap below which its 8-bit rounding may flip the argmax.
@@ -102,9 +107,22 @@ fn llama_cpp_runs() -> Vec<Run> {
     )
 }
 
-fn session() -> Session {
-    let model = Model::load(common::smollm2_path(), &LoadOptions::default()).expect("load SmolLM2");
+/// A session with the default KV cache (f16 where the adapter has f16), or
+/// the one asked for.
+fn session_kv(kv_f16: Option<bool>) -> Session {
+    let opts = LoadOptions {
+        gpu: GpuOptions {
+            kv_f16,
+            ..GpuOptions::default()
+        },
+        ..LoadOptions::default()
+    };
+    let model = Model::load(common::smollm2_path(), &opts).expect("load SmolLM2");
     Session::new(&model, &SessionOptions::default()).unwrap()
+}
+
+fn session() -> Session {
+    session_kv(None)
 }
 
 fn argmax(l: &[f32]) -> u32 {
@@ -120,7 +138,8 @@ fn top5_diff(logits: &[f32], top: &[(u32, f32)]) -> f32 {
 
 #[test]
 fn greedy_decoding_equals_an_exact_f32_forward() {
-    let mut s = session();
+    // The f32 KV cache: exact up to summation order.
+    let mut s = session_kv(Some(false));
     let runs = f32_runs();
     assert_eq!(runs.len(), 8);
     let mut worst = 0.0f32;
@@ -143,6 +162,30 @@ fn greedy_decoding_equals_an_exact_f32_forward() {
         }
     }
     eprintln!("largest difference from the f32 reference: {worst}");
+}
+
+#[test]
+fn f16_kv_cache_keeps_the_greedy_tokens_of_the_f32_forward() {
+    // The f16 KV cache (what sessions get by default on adapters with f16)
+    // rounds every key and value to 11 significant bits. Against the exact
+    // f32 reference its logits move by up to F16_KV_TOL and the greedy tokens
+    // stay the same wherever the reference's top two aren't a near tie.
+    let mut s = session_kv(Some(true));
+    let mut worst = 0.0f32;
+    for run in &f32_runs() {
+        s.truncate(0);
+        let mut logits = s.logits_after(&run.prompt_ids).unwrap();
+        for (step, &want) in run.tokens.iter().enumerate() {
+            let d = top5_diff(&logits, &run.top5[step]);
+            worst = worst.max(d);
+            assert!(d <= F16_KV_TOL, "{} step {step}: logits differ by {d}", run.id);
+            if run.gap(step) > F16_KV_NEAR_TIE {
+                assert_eq!(argmax(&logits), want, "{} step {step}", run.id);
+            }
+            logits = s.logits_after(&[want]).unwrap();
+        }
+    }
+    eprintln!("f16 KV cache: largest difference from the f32 reference: {worst}");
 }
 
 #[test]

@@ -11,7 +11,7 @@
 mod kernels;
 mod qmatrix;
 
-pub use kernels::{Kernels, Op};
+pub use kernels::{DispatchInfo, Kernels, MatIn, MatOut, Op, RopeKv, rope_inv_freq};
 pub use qmatrix::QMatrix;
 
 use crate::quant::GgmlType;
@@ -62,6 +62,12 @@ pub struct GpuOptions {
     /// CPU adapters such as lavapipe), `Some(false)` = a group of threads
     /// per row with coalesced loads (GPUs); `None` = by adapter type.
     pub thread_per_row: Option<bool>,
+    /// KV cache element type: `Some(true)` = f16 (half the memory and
+    /// bandwidth; keys and values rounded to f16), `Some(false)` = f32
+    /// (exact); `None` = f16 where the adapter has `SHADER_F16` (the f16
+    /// cache itself only needs WGSL's pack/unpack builtins, so it works on
+    /// any adapter when asked for).
+    pub kv_f16: Option<bool>,
 }
 
 /// A device and queue plus what the kernels need to know about them.
@@ -78,6 +84,10 @@ pub struct Gpu {
     pub max_binding: u64,
     /// Matrix-vector kernels use one thread per row (see [`GpuOptions`]).
     pub thread_per_row: bool,
+    /// KV caches hold f16 (see [`GpuOptions::kv_f16`]).
+    pub kv_f16: bool,
+    /// `TIMESTAMP_QUERY` is enabled (per-kernel profiles use it).
+    pub timestamps: bool,
     errors: Arc<Mutex<Vec<String>>>,
 }
 
@@ -162,6 +172,10 @@ impl Gpu {
         if subgroups {
             features |= wgpu::Features::SUBGROUP;
         }
+        let timestamps = avail.contains(wgpu::Features::TIMESTAMP_QUERY);
+        if timestamps {
+            features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("rewind"),
@@ -188,6 +202,7 @@ impl Gpu {
         let thread_per_row = opts
             .thread_per_row
             .unwrap_or(info.device_type == wgpu::DeviceType::Cpu);
+        let kv_f16 = opts.kv_f16.unwrap_or(f16);
         Ok(Arc::new(Gpu {
             device,
             queue,
@@ -197,6 +212,8 @@ impl Gpu {
             subgroups,
             max_binding,
             thread_per_row,
+            kv_f16,
+            timestamps,
             errors,
         }))
     }

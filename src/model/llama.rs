@@ -9,21 +9,43 @@
 
 use std::sync::Arc;
 
-use super::{LlamaConfig, LoadProgress, ModelError};
+use super::{LlamaConfig, LoadProgress, Model, ModelError};
 use crate::gguf::GgufFile;
-use crate::gpu::{Gpu, GpuError, Kernels, Op, QMatrix, Step, StepParams, Tensor};
+use crate::gpu::{
+    Gpu, GpuError, Kernels, MatIn, MatOut, Op, QMatrix, RopeKv, Step, StepParams, Tensor,
+};
 use crate::kv::KvCache;
-use crate::quant;
+use crate::quant::{self, GgmlType};
+
+/// The Q, K and V projections: one matrix with their rows stacked when
+/// they share a type (one dispatch), else three.
+pub(crate) enum Qkv {
+    Stacked(QMatrix),
+    Separate([QMatrix; 3]),
+}
+
+impl Qkv {
+    fn matrices(&self) -> Vec<&QMatrix> {
+        match self {
+            Qkv::Stacked(m) => vec![m],
+            Qkv::Separate(ms) => ms.iter().collect(),
+        }
+    }
+}
+
+/// The gate and up projections: rows interleaved in one matrix when they
+/// share a type (so one dispatch computes the SwiGLU), else two.
+pub(crate) enum GateUp {
+    Interleaved(QMatrix),
+    Separate { gate: QMatrix, up: QMatrix },
+}
 
 pub(crate) struct LayerWeights {
     attn_norm: Tensor,
-    wq: QMatrix,
-    wk: QMatrix,
-    wv: QMatrix,
+    qkv: Qkv,
     wo: QMatrix,
     ffn_norm: Tensor,
-    w_gate: QMatrix,
-    w_up: QMatrix,
+    gate_up: GateUp,
     w_down: QMatrix,
 }
 
@@ -36,9 +58,9 @@ pub(crate) struct GpuWeights {
 }
 
 impl GpuWeights {
-    /// Uploads every tensor straight from the memory map: each is repacked
-    /// into a buffer of its own size, so no second copy of the whole model
-    /// is ever held in RAM.
+    /// Uploads every tensor straight from the memory map, repacked and
+    /// written piece by piece (see [`QMatrix::upload_rows`]): the host memory
+    /// a load takes besides the map is a few MiB, whatever the model size.
     pub(crate) fn upload(
         gpu: &Gpu,
         file: &GgufFile,
@@ -56,12 +78,21 @@ impl GpuWeights {
             done += n;
             progress(LoadProgress { done, total });
         };
-        let mut matrix = |name: &str| -> Result<QMatrix, ModelError> {
+        let info = |name: &str| -> Result<(GgmlType, usize, usize, &[u8], u64), ModelError> {
             let t = file.require_tensor(name)?;
-            let cols = t.dims[0] as usize;
-            let rows = t.dims[1] as usize;
-            let m = QMatrix::upload(gpu, t.ty, rows, cols, file.tensor_data(t), name)?;
-            tick(t.n_bytes);
+            Ok((
+                t.ty,
+                t.dims[1] as usize,
+                t.dims[0] as usize,
+                file.tensor_data(t),
+                t.n_bytes,
+            ))
+        };
+        let done_bytes = std::cell::Cell::new(0u64);
+        let matrix = |name: &str| -> Result<QMatrix, ModelError> {
+            let (ty, rows, cols, data, n) = info(name)?;
+            let m = QMatrix::upload(gpu, ty, rows, cols, data, name)?;
+            done_bytes.set(done_bytes.get() + n);
             Ok(m)
         };
         let embd = matrix("token_embd.weight")?;
@@ -69,18 +100,44 @@ impl GpuWeights {
             true => None,
             false => Some(matrix("output.weight")?),
         };
+        tick(done_bytes.take());
         let mut layers = Vec::with_capacity(config.n_layer);
         for l in 0..config.n_layer {
             let n = |s: &str| format!("blk.{l}.{s}.weight");
+            let (q, k, v) = (
+                info(&n("attn_q"))?,
+                info(&n("attn_k"))?,
+                info(&n("attn_v"))?,
+            );
+            let qkv = if q.0 == k.0 && q.0 == v.0 && q.2 == k.2 && q.2 == v.2 {
+                let m = QMatrix::upload_concat(gpu, q.0, q.2, &[q.3, k.3, v.3], &n("attn_qkv"))?;
+                done_bytes.set(done_bytes.get() + q.4 + k.4 + v.4);
+                Qkv::Stacked(m)
+            } else {
+                Qkv::Separate([
+                    matrix(&n("attn_q"))?,
+                    matrix(&n("attn_k"))?,
+                    matrix(&n("attn_v"))?,
+                ])
+            };
+            let (g, u) = (info(&n("ffn_gate"))?, info(&n("ffn_up"))?);
+            let gate_up = if g.0 == u.0 && g.1 == u.1 && g.2 == u.2 {
+                let m = QMatrix::upload_interleaved(gpu, g.0, g.2, g.3, u.3, &n("ffn_gate_up"))?;
+                done_bytes.set(done_bytes.get() + g.4 + u.4);
+                GateUp::Interleaved(m)
+            } else {
+                GateUp::Separate {
+                    gate: matrix(&n("ffn_gate"))?,
+                    up: matrix(&n("ffn_up"))?,
+                }
+            };
+            tick(done_bytes.take());
             layers.push(LayerWeights {
                 attn_norm: vector(gpu, file, &n("attn_norm"))?,
-                wq: matrix(&n("attn_q"))?,
-                wk: matrix(&n("attn_k"))?,
-                wv: matrix(&n("attn_v"))?,
+                qkv,
                 wo: matrix(&n("attn_output"))?,
                 ffn_norm: vector(gpu, file, &n("ffn_norm"))?,
-                w_gate: matrix(&n("ffn_gate"))?,
-                w_up: matrix(&n("ffn_up"))?,
+                gate_up,
                 w_down: matrix(&n("ffn_down"))?,
             });
         }
@@ -137,10 +194,25 @@ pub struct Graph {
     argmax: wgpu::Buffer,
     staging: wgpu::Buffer,
     all_logits: bool,
-    ops: Vec<Op>,
-    last_ops: Vec<Op>,
-    all_ops: Vec<Op>,
+    /// (what the op computes, the op), in order.
+    ops: Vec<(&'static str, Op)>,
+    last_ops: Vec<(&'static str, Op)>,
+    all_ops: Vec<(&'static str, Op)>,
     pub(crate) kv: KvCache,
+}
+
+/// The time one kind of op took in a profiled step (see
+/// [`Graph::profile_step`]).
+#[derive(Clone, Debug)]
+pub struct OpTime {
+    /// What the ops compute ("qkv+rope+kv", "attention", ...).
+    pub name: &'static str,
+    /// Ops of this kind in the step (one per layer, typically).
+    pub ops: usize,
+    /// Dispatches they recorded.
+    pub dispatches: usize,
+    /// Seconds, all ops of the kind together.
+    pub seconds: f64,
 }
 
 impl Graph {
@@ -161,18 +233,24 @@ impl Graph {
                 "n_ctx and n_batch must be positive".into(),
             ));
         }
-        let kv = KvCache::new(gpu, c.n_layer, n_ctx, c.kv_dim())?;
+        let kv_f16 = gpu.kv_f16;
+        let kv = KvCache::new_typed(gpu, c.n_layer, n_ctx, c.kv_dim(), kv_f16)?;
         let step = Step::new(gpu);
         let act = |n: usize, label: &str| Tensor::new(gpu, n_batch * n, label);
         let x = act(c.n_embd, "x")?;
-        let xn = act(c.n_embd, "xn")?;
         let q = act(c.q_dim(), "q")?;
-        let k = act(c.kv_dim(), "k")?;
-        let v = act(c.kv_dim(), "v")?;
         let att = act(c.q_dim(), "att")?;
-        let gate = act(c.n_ff, "gate")?;
-        let up = act(c.n_ff, "up")?;
         let hidden = act(c.n_ff, "hidden")?;
+        // Only when gate and up have different types (no fused SwiGLU).
+        let separate_ffn = weights
+            .layers
+            .iter()
+            .any(|l| matches!(l.gate_up, GateUp::Separate { .. }));
+        let (gate, up) = if separate_ffn {
+            (Some(act(c.n_ff, "gate")?), Some(act(c.n_ff, "up")?))
+        } else {
+            (None, None)
+        };
         let logits_len = if all_logits {
             n_batch * c.vocab_size
         } else {
@@ -200,34 +278,89 @@ impl Graph {
 
         let k_ = kernels;
         let s = &step;
-        let mut ops = vec![k_.embed(s, &weights.embd, &tokens, &x)?];
+        let mut ops = vec![("embed", k_.embed(s, &weights.embd, &tokens, &x)?)];
         for (l, w) in weights.layers.iter().enumerate() {
             let (kc, vc) = kv.layer(l);
-            ops.extend([
-                k_.rmsnorm(s, &x, &w.attn_norm, &xn, c.n_embd, c.rms_eps)?,
-                k_.matmul(s, &w.wq, &xn, &q, false)?,
-                k_.matmul(s, &w.wk, &xn, &k, false)?,
-                k_.matmul(s, &w.wv, &xn, &v, false)?,
-                k_.rope(s, &q, c.n_head, c.head_dim, c.rope_dim, c.rope_base)?,
-                k_.rope(s, &k, c.n_head_kv, c.head_dim, c.rope_dim, c.rope_base)?,
-                k_.kv_store(s, &k, &v, kc, vc, c.kv_dim())?,
-                k_.attention(s, &q, kc, vc, &att, c.n_head, c.n_head_kv, c.head_dim)?,
-                k_.matmul(s, &w.wo, &att, &x, true)?,
-                k_.rmsnorm(s, &x, &w.ffn_norm, &xn, c.n_embd, c.rms_eps)?,
-                k_.matmul(s, &w.w_gate, &xn, &gate, false)?,
-                k_.matmul(s, &w.w_up, &xn, &up, false)?,
-                k_.silu_mul(s, &gate, &up, &hidden, c.n_ff)?,
-                k_.matmul(s, &w.w_down, &hidden, &x, true)?,
-            ]);
+            let attn_in = MatIn {
+                x: &x,
+                norm: Some((&w.attn_norm, c.rms_eps)),
+            };
+            let rope = RopeKv {
+                q: &q,
+                k_cache: kc,
+                v_cache: vc,
+                kv_f16,
+                n_heads: c.n_head,
+                n_kv_heads: c.n_head_kv,
+                head_dim: c.head_dim,
+                inv_freq: &c.rope_inv_freq,
+            };
+            ops.push((
+                "qkv+rope+kv",
+                k_.matmul_fused(s, &w.qkv.matrices(), attn_in, MatOut::RopeKv(rope), false)?,
+            ));
+            ops.push((
+                "attention",
+                k_.attention_kv(
+                    s,
+                    &q,
+                    kc,
+                    vc,
+                    &att,
+                    c.n_head,
+                    c.n_head_kv,
+                    c.head_dim,
+                    kv_f16,
+                )?,
+            ));
+            ops.push(("attn_out+add", k_.matmul(s, &w.wo, &att, &x, true)?));
+            let ffn_in = MatIn {
+                x: &x,
+                norm: Some((&w.ffn_norm, c.rms_eps)),
+            };
+            match &w.gate_up {
+                GateUp::Interleaved(m) => ops.push((
+                    "gate_up+swiglu",
+                    k_.matmul_fused(s, &[m], ffn_in, MatOut::SwiGlu { h: &hidden }, false)?,
+                )),
+                GateUp::Separate { gate: wg, up: wu } => {
+                    let (gt, ut) = match (&gate, &up) {
+                        (Some(g), Some(u)) => (g, u),
+                        _ => unreachable!("allocated when a layer has separate gate/up"),
+                    };
+                    let store = |y| MatOut::Store {
+                        y,
+                        accumulate: false,
+                    };
+                    ops.push(("gate", k_.matmul_fused(s, &[wg], ffn_in, store(gt), false)?));
+                    ops.push(("up", k_.matmul_fused(s, &[wu], ffn_in, store(ut), false)?));
+                    ops.push(("silu_mul", k_.silu_mul(s, gt, ut, &hidden, c.n_ff)?));
+                }
+            }
+            ops.push(("down+add", k_.matmul(s, &w.w_down, &hidden, &x, true)?));
         }
-        ops.push(k_.rmsnorm(s, &x, &weights.output_norm, &xn, c.n_embd, c.rms_eps)?);
         let out_w = weights.output.as_ref().unwrap_or(&weights.embd);
+        let out_in = MatIn {
+            x: &x,
+            norm: Some((&weights.output_norm, c.rms_eps)),
+        };
+        let store = MatOut::Store {
+            y: &logits,
+            accumulate: false,
+        };
         let last_ops = vec![
-            k_.matmul_last(s, out_w, &xn, &logits)?,
-            k_.argmax(s, &logits, c.vocab_size, &argmax)?,
+            ("output", k_.matmul_fused(s, &[out_w], out_in, store, true)?),
+            ("argmax", k_.argmax(s, &logits, c.vocab_size, &argmax)?),
         ];
         let all_ops = if all_logits {
-            vec![k_.matmul(s, out_w, &xn, &logits, false)?]
+            let store = MatOut::Store {
+                y: &logits,
+                accumulate: false,
+            };
+            vec![(
+                "output",
+                k_.matmul_fused(s, &[out_w], out_in, store, false)?,
+            )]
         } else {
             Vec::new()
         };
@@ -248,19 +381,48 @@ impl Graph {
         })
     }
 
+    /// A graph for `model` with `n_ctx` positions and up to `n_batch` tokens
+    /// per step (what a session holds; benchmarks and tools use it
+    /// directly).
+    pub fn for_model(
+        model: &Model,
+        n_ctx: usize,
+        n_batch: usize,
+        all_logits: bool,
+    ) -> Result<Graph, ModelError> {
+        let m = &model.inner;
+        Graph::new(
+            &m.gpu, &m.kernels, &m.config, &m.weights, n_ctx, n_batch, all_logits,
+        )
+    }
+
     /// Most tokens one step takes.
     pub fn n_batch(&self) -> usize {
         self.n_batch
     }
 
-    /// Runs `tokens` (at most `n_batch`) at positions `pos0..`, appending
-    /// their keys and values to the cache, and reads back `readback`.
-    pub(crate) fn step(
-        &mut self,
+    /// The KV cache.
+    pub fn kv(&self) -> &KvCache {
+        &self.kv
+    }
+
+    /// Forgets cache positions from `len` on (O(1)).
+    pub fn truncate(&mut self, len: usize) {
+        self.kv.truncate(len);
+    }
+
+    /// Runs `tokens` at positions `kv().len()..` (see [`Graph::step`]).
+    pub fn feed(&mut self, tokens: &[u32], readback: Readback) -> Result<StepOutput, ModelError> {
+        let pos0 = self.kv.len();
+        self.step(tokens, pos0, readback)
+    }
+
+    fn check_step(
+        &self,
         tokens: &[u32],
         pos0: usize,
         readback: Readback,
-    ) -> Result<StepOutput, ModelError> {
+    ) -> Result<(), ModelError> {
         let n = tokens.len();
         if n == 0 || n > self.n_batch {
             return Err(ModelError::InvalidOption(format!(
@@ -285,9 +447,15 @@ impl Graph {
                 "this session was not created with all_logits".into(),
             ));
         }
-        let gpu = &self.gpu;
+        Ok(())
+    }
+
+    /// Writes the step's parameters and token ids (queued for the next
+    /// submit).
+    fn begin_step(&self, tokens: &[u32], pos0: usize) {
+        let n = tokens.len();
         self.step.write(
-            gpu,
+            &self.gpu,
             StepParams {
                 n_tokens: n as u32,
                 pos0: pos0 as u32,
@@ -295,27 +463,23 @@ impl Graph {
                 _pad: 0,
             },
         );
-        gpu.queue
+        self.gpu
+            .queue
             .write_buffer(&self.tokens, 0, bytemuck::cast_slice(tokens));
-        let mut enc = gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("step"),
-            });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("forward"),
-                timestamp_writes: None,
-            });
-            let tail: &[Op] = match readback {
-                Readback::None => &[],
-                Readback::AllLogits => &self.all_ops,
-                _ => &self.last_ops,
-            };
-            for op in self.ops.iter().chain(tail) {
-                op.record(&mut pass, n as u32);
-            }
-        }
+    }
+
+    fn step_ops(&self, readback: Readback) -> impl Iterator<Item = &(&'static str, Op)> {
+        let tail: &[(&'static str, Op)] = match readback {
+            Readback::None => &[],
+            Readback::AllLogits => &self.all_ops,
+            _ => &self.last_ops,
+        };
+        self.ops.iter().chain(tail)
+    }
+
+    /// Queues the copy of what `readback` reads into the staging buffer;
+    /// returns its size in bytes.
+    fn copy_readback(&self, enc: &mut wgpu::CommandEncoder, readback: Readback, n: usize) -> u64 {
         let read_bytes = match readback {
             Readback::None => 0,
             Readback::Argmax => {
@@ -328,16 +492,178 @@ impl Graph {
         if matches!(readback, Readback::LastLogits | Readback::AllLogits) {
             enc.copy_buffer_to_buffer(&self.logits.buffer, 0, &self.staging, 0, read_bytes);
         }
-        gpu.queue.submit([enc.finish()]);
+        read_bytes
+    }
+
+    fn finish_step(
+        &mut self,
+        pos0: usize,
+        n: usize,
+        readback: Readback,
+        read_bytes: u64,
+    ) -> Result<StepOutput, ModelError> {
         self.kv.set_len(pos0 + n);
         if read_bytes == 0 {
             return Ok(StepOutput::None);
         }
-        let bytes = read_mapped(gpu, &self.staging, read_bytes)?;
+        let bytes = read_mapped(&self.gpu, &self.staging, read_bytes)?;
         Ok(match readback {
             Readback::Argmax => StepOutput::Argmax(bytemuck::pod_read_unaligned(&bytes[..4])),
             _ => StepOutput::Logits(bytemuck::pod_collect_to_vec(&bytes)),
         })
+    }
+
+    /// Runs `tokens` (at most `n_batch`) at positions `pos0..`, appending
+    /// their keys and values to the cache, and reads back `readback`: one
+    /// command encoder, one compute pass, one submit.
+    pub fn step(
+        &mut self,
+        tokens: &[u32],
+        pos0: usize,
+        readback: Readback,
+    ) -> Result<StepOutput, ModelError> {
+        self.check_step(tokens, pos0, readback)?;
+        let n = tokens.len();
+        self.begin_step(tokens, pos0);
+        let gpu = &self.gpu;
+        let mut enc = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("step"),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("forward"),
+                timestamp_writes: None,
+            });
+            for (_, op) in self.step_ops(readback) {
+                op.record_ctx(&mut pass, n as u32, (pos0 + n) as u32);
+            }
+        }
+        let read_bytes = self.copy_readback(&mut enc, readback, n);
+        gpu.queue.submit([enc.finish()]);
+        self.finish_step(pos0, n, readback, read_bytes)
+    }
+
+    /// Like [`Graph::step`], timing every op: with GPU timestamps where the
+    /// adapter has them (one compute pass per op, one submit), else by
+    /// submitting and waiting for each op on its own (which adds the submit
+    /// latency to every op). Returns the output and the time per kind of
+    /// op, in graph order.
+    pub fn profile_step(
+        &mut self,
+        tokens: &[u32],
+        pos0: usize,
+        readback: Readback,
+    ) -> Result<(StepOutput, Vec<OpTime>), ModelError> {
+        self.check_step(tokens, pos0, readback)?;
+        let n = tokens.len();
+        let kv_len = (pos0 + n) as u32;
+        self.begin_step(tokens, pos0);
+        let gpu = self.gpu.clone();
+        let ops: Vec<&(&'static str, Op)> = self.step_ops(readback).collect();
+        let mut times = vec![0.0f64; ops.len()];
+        let read_bytes;
+        if gpu.timestamps {
+            let count = (2 * ops.len()) as u32;
+            let set = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            });
+            let resolve = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("profile resolve"),
+                size: count as u64 * 8,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let read = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("profile read"),
+                size: count as u64 * 8,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut enc = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("profile"),
+                });
+            for (i, (_, op)) in ops.iter().enumerate() {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("profile op"),
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: &set,
+                        beginning_of_pass_write_index: Some(2 * i as u32),
+                        end_of_pass_write_index: Some(2 * i as u32 + 1),
+                    }),
+                });
+                op.record_ctx(&mut pass, n as u32, kv_len);
+            }
+            enc.resolve_query_set(&set, 0..count, &resolve, 0);
+            enc.copy_buffer_to_buffer(&resolve, 0, &read, 0, count as u64 * 8);
+            read_bytes = self.copy_readback(&mut enc, readback, n);
+            gpu.queue.submit([enc.finish()]);
+            let stamps: Vec<u64> =
+                bytemuck::pod_collect_to_vec(&read_mapped(&gpu, &read, count as u64 * 8)?);
+            let period = gpu.queue.get_timestamp_period() as f64 * 1e-9;
+            for (i, t) in times.iter_mut().enumerate() {
+                *t = stamps[2 * i + 1].saturating_sub(stamps[2 * i]) as f64 * period;
+            }
+        } else {
+            gpu.wait()?;
+            for (i, (_, op)) in ops.iter().enumerate() {
+                let t = std::time::Instant::now();
+                let mut enc = gpu
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("profile op"),
+                    });
+                {
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("profile op"),
+                        timestamp_writes: None,
+                    });
+                    op.record_ctx(&mut pass, n as u32, kv_len);
+                }
+                gpu.queue.submit([enc.finish()]);
+                gpu.wait()?;
+                times[i] = t.elapsed().as_secs_f64();
+            }
+            let mut enc = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("profile readback"),
+                });
+            read_bytes = self.copy_readback(&mut enc, readback, n);
+            gpu.queue.submit([enc.finish()]);
+        }
+        let mut kinds: Vec<OpTime> = Vec::new();
+        for ((name, op), t) in ops.iter().zip(&times) {
+            let d = op.dispatch_info(n as u32, kv_len).len();
+            match kinds.iter_mut().find(|k| k.name == *name) {
+                Some(k) => {
+                    k.ops += 1;
+                    k.dispatches += d;
+                    k.seconds += t;
+                }
+                None => kinds.push(OpTime {
+                    name,
+                    ops: 1,
+                    dispatches: d,
+                    seconds: *t,
+                }),
+            }
+        }
+        let out = self.finish_step(pos0, n, readback, read_bytes)?;
+        Ok((out, kinds))
+    }
+
+    /// Dispatches one step of `n_tokens` records.
+    pub fn dispatches_per_step(&self, n_tokens: usize, readback: Readback) -> usize {
+        let kv_len = (self.kv.len() + n_tokens) as u32;
+        self.step_ops(readback)
+            .map(|(_, op)| op.dispatch_info(n_tokens as u32, kv_len).len())
+            .sum()
     }
 }
 

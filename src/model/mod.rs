@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod llama;
+pub mod perplexity;
 pub mod reference;
 pub mod synth;
 
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use config::{ConfigError, LlamaConfig};
-pub use llama::{Graph, Readback, StepOutput};
+pub use llama::{Graph, OpTime, Readback, StepOutput};
 
 use crate::chat::{ChatError, ChatTemplate, Message};
 use crate::gguf::{GgufError, GgufFile};

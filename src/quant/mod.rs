@@ -85,6 +85,23 @@ const TABLE: &[(GgmlType, u32, usize, usize, &str)] = &[
     (GgmlType::MXFP4, 39, 32, 17, "MXFP4"),
 ];
 
+/// The types rewind computes with: CPU reference, GPU layout and kernels.
+pub const SUPPORTED: &[GgmlType] = &[
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+
 impl GgmlType {
     fn row(self) -> &'static (GgmlType, u32, usize, usize, &'static str) {
         TABLE
@@ -128,13 +145,26 @@ impl GgmlType {
         (n_elements / bs).checked_mul(self.type_size() as u64)
     }
 
+    /// Byte offsets of the f16 fields (scales, mins) within a block of a
+    /// quantized type; empty for plain types and types rewind doesn't
+    /// support. Every other byte of a block holds quants or integer
+    /// sub-block scales, any value of which is valid (tests build random
+    /// blocks from this).
+    pub fn f16_field_offsets(self) -> &'static [usize] {
+        match self {
+            GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
+            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
+            GgmlType::Q2_K => &[80, 82],
+            GgmlType::Q3_K => &[108],
+            GgmlType::Q6_K => &[208],
+            _ => &[],
+        }
+    }
+
     /// Whether rewind can compute with tensors of this type (CPU reference and
     /// GPU kernels).
     pub fn is_supported(self) -> bool {
-        matches!(
-            self,
-            GgmlType::F32 | GgmlType::F16 | GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0
-        )
+        SUPPORTED.contains(&self)
     }
 }
 

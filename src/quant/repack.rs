@@ -10,9 +10,12 @@
 //!   the shaders). A *chunk* of [`Layout::chunk_elems`] consecutive elements
 //!   of a row takes [`Layout::chunk_vec4s`] such units. Chunks are stored in
 //!   row-major order: chunk `k` of row `r` (in the part) is chunk number
-//!   `r * cols / chunk_elems + k`. Within a chunk the bytes keep ggml's order.
+//!   `r * cols / chunk_elems + k`. Within a chunk the bytes keep ggml's order
+//!   for the older types; for K-quants the low bits of each chunk are
+//!   gathered into its own units (ggml interleaves sub-blocks).
 //! * `sc`: the per-block scales (and mins), packed densely in the same block
-//!   order.
+//!   order, and, for the types whose quants have more bits than fit whole
+//!   units (Q5_*, Q3_K, Q5_K, Q6_K), their high bits.
 //!
 //! Per type:
 //!
@@ -23,6 +26,25 @@
 //! | Q8_0 | 32 (one block) | 32 × i8, 4 per word, element `4i + j` in byte `j` of word `i` | `d` as f16, two blocks per word (even block in the low half) |
 //! | Q4_0 | 32 (one block) | 16 nibble bytes: byte `j` holds element `j` (low nibble) and `j + 16` (high) | `d` as f16, two blocks per word |
 //! | Q4_1 | 32 (one block) | as Q4_0 | one word per block: `d` low half, `m` high half |
+//! | BF16 | 8 elements | as F16 (a bf16 is the top half of an f32) | none |
+//! | Q5_0 | 32 (one block) | the low 4 bits, as Q4_0 | 3 words per pair of blocks: both `d` (f16), `qh` of the even block, `qh` of the odd one (bit `i`: bit 4 of element `i`) |
+//! | Q5_1 | 32 (one block) | as Q5_0 | 2 words per block: `d` low half and `m` high half, then `qh` |
+//! | Q2_K | 64 (¼ super-block) | 2-bit quants, word `w` holding elements `16w..16w+16` at bits `2i` | 5 words per super-block: `d` and `dmin` (f16), then the 16 scale/min bytes as in ggml (byte `4s + w` is for elements `16w..` of chunk `s`) |
+//! | Q3_K | 64 (¼ super-block) | the low 2 bits, as Q2_K | 23 words per pair of super-blocks: both `d` (f16), then per super-block 8 words of high bits (word `2s + h`, bit `l`: element `32h + l` of chunk `s`) and ggml's 12 bytes of packed 6-bit scales |
+//! | Q4_K | 32 (⅛ super-block) | the 32 nibbles of the chunk, as Q4_0 | 4 words per super-block: `d` and `dmin` (f16), ggml's 12 bytes of packed 6-bit scales and mins |
+//! | Q5_K | 32 (⅛ super-block) | the low 4 bits, as Q4_K | 12 words per super-block: as Q4_K, then one word of high bits per chunk (bit `i`: element `i`) |
+//! | Q6_K | 32 (⅛ super-block) | the low 4 bits, as Q4_K | 41 words per pair of super-blocks: both `d` (f16), then per super-block two words of high 2-bit pairs per chunk (elements `0..16`, `16..32` at bits `2i`) and the 16 signed 8-bit scales as in ggml (byte `2s + h` for elements `16h..` of chunk `s`) |
+//!
+//! Every type keeps ggml's size exactly: `qs` plus `sc` take as many bytes
+//! as the ggml blocks (up to the padding of the last unit and word). The
+//! layouts that pair blocks put the shared word of two f16 scales first, so
+//! that a part with an odd number of blocks needs no padding inside. The
+//! shaders read each chunk with one 16-byte load plus a few scale words;
+//! the K-quants' 6-bit scales are unpacked in the shader (a few integer
+//! operations per 32 or 64 elements) rather than widened at load time,
+//! which would cost an extra word per super-block of memory bandwidth.
+//! Chunks of 64 for Q2_K/Q3_K keep one unit per chunk (their 2-bit quants
+//! of 32 elements would fill half a unit).
 //!
 //! F32 and F16 have no blocks: their elements are simply numbered row-major
 //! across the whole part, so chunks only line up with rows when `cols` is a
@@ -36,10 +58,9 @@
 //! cover one contiguous span of `qs` (fully coalesced) and its scale loads one
 //! contiguous span of `sc`; the unpacking (shifts, masks, `unpack2x16float`)
 //! happens in registers. On CPU-like adapters (lavapipe) one thread walks one
-//! row, which reads both arrays sequentially. K-quants fit the same scheme:
-//! their chunk is the 256-element super-block, `qs` carries the (multiple of
-//! 16 bytes) quant payload and `sc` the scales and mins.
+//! row, which reads both arrays sequentially.
 
+use super::cpu::{k3_scale, k4_scale_min};
 use super::{GgmlType, QuantError};
 
 /// How one tensor type is laid out for the GPU.
@@ -68,6 +89,14 @@ impl Layout {
             GgmlType::Q8_0 => (32, 2, 32, 1, 2),
             GgmlType::Q4_0 => (32, 1, 32, 1, 2),
             GgmlType::Q4_1 => (32, 1, 32, 1, 1),
+            GgmlType::BF16 => (8, 1, 0, 0, 1),
+            GgmlType::Q5_0 => (32, 1, 32, 3, 2),
+            GgmlType::Q5_1 => (32, 1, 32, 2, 1),
+            GgmlType::Q2_K => (64, 1, 256, 5, 1),
+            GgmlType::Q3_K => (64, 1, 256, 23, 2),
+            GgmlType::Q4_K => (32, 1, 256, 4, 1),
+            GgmlType::Q5_K => (32, 1, 256, 12, 1),
+            GgmlType::Q6_K => (32, 1, 256, 41, 2),
             other => return Err(QuantError::Unsupported(other)),
         };
         Ok(Layout {
@@ -172,7 +201,7 @@ pub fn repack(
     let ts = ty.type_size();
     match ty {
         GgmlType::F32 => qs.extend(bytes.chunks_exact(4).map(le_u32)),
-        GgmlType::F16 => {
+        GgmlType::F16 | GgmlType::BF16 => {
             for pair in bytes.chunks(4) {
                 let lo = le_u16(pair);
                 let hi = if pair.len() == 4 {
@@ -205,6 +234,13 @@ pub fn repack(
                 qs.extend(blk[4..20].chunks_exact(4).map(le_u32));
             }
         }
+        GgmlType::Q5_0
+        | GgmlType::Q5_1
+        | GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K => repack_blocks(ty, bytes, &mut qs, &mut sc),
         _ => unreachable!("Layout::of accepted only the types above"),
     }
     qs.resize(qs.len().next_multiple_of(4), 0);
@@ -220,6 +256,115 @@ pub fn repack(
         qs,
         sc,
     })
+}
+
+/// 32 nibbles (or the low 4 bits of 32 values) as one 16-byte unit: byte
+/// `j` holds element `j` (low nibble) and element `j + 16` (high nibble).
+fn nibble_unit(q: impl Fn(usize) -> u8) -> [u32; 4] {
+    let mut u = [0u32; 4];
+    for j in 0..16 {
+        let b = (q(j) & 0x0f) as u32 | (((q(j + 16) & 0x0f) as u32) << 4);
+        u[j / 4] |= b << (8 * (j % 4));
+    }
+    u
+}
+
+/// `n` values of `bits` bits each, packed from bit 0 of a word up.
+fn pack_bits(bits: usize, n: usize, q: impl Fn(usize) -> u8) -> u32 {
+    (0..n).fold(0, |w, i| w | ((q(i) as u32) << (bits * i)))
+}
+
+/// The Q5_0/Q5_1/K-quant arms of [`repack`] (see the module docs).
+fn repack_blocks(ty: GgmlType, bytes: &[u8], qs: &mut Vec<u32>, sc: &mut Vec<u32>) {
+    let ts = ty.type_size();
+    // For layouts that pair blocks around a shared word of two f16 scales:
+    // where that word is, for the odd block.
+    let mut pair_word = 0;
+    let mut paired_f16 = |sc: &mut Vec<u32>, i: usize, d: u32| {
+        if i.is_multiple_of(2) {
+            pair_word = sc.len();
+            sc.push(d);
+        } else {
+            sc[pair_word] |= d << 16;
+        }
+    };
+    for (i, blk) in bytes.chunks_exact(ts).enumerate() {
+        match ty {
+            GgmlType::Q5_0 => {
+                paired_f16(sc, i, le_u16(blk));
+                sc.push(le_u32(&blk[2..]));
+                qs.extend(blk[6..22].chunks_exact(4).map(le_u32));
+            }
+            GgmlType::Q5_1 => {
+                sc.push(le_u32(blk));
+                sc.push(le_u32(&blk[4..]));
+                qs.extend(blk[8..24].chunks_exact(4).map(le_u32));
+            }
+            GgmlType::Q2_K => {
+                let (scales, q2) = (&blk[..16], &blk[16..80]);
+                sc.push(le_u32(&blk[80..]));
+                sc.extend(scales.chunks_exact(4).map(le_u32));
+                // Chunk s (64 elements): word w holds elements 16w..16w+16,
+                // 2 bits each; element i of the chunk is element
+                // e = 64s + i of the block: bits 2j of q2[32n + l].
+                for s in 0..4 {
+                    for w in 0..4 {
+                        qs.push(pack_bits(2, 16, |k| {
+                            let e = 64 * s + 16 * w + k;
+                            (q2[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3
+                        }));
+                    }
+                }
+            }
+            GgmlType::Q3_K => {
+                let (hmask, q2, scales) = (&blk[..32], &blk[32..96], &blk[96..108]);
+                paired_f16(sc, i, le_u16(&blk[108..]));
+                // High bits: word 2s + h, bit l = element 32h + l of chunk
+                // s = bit 2s + h of hmask[l].
+                sc.extend((0..8).map(|b| pack_bits(1, 32, |l| (hmask[l] >> b) & 1)));
+                sc.extend(scales.chunks_exact(4).map(le_u32));
+                for s in 0..4 {
+                    for w in 0..4 {
+                        qs.push(pack_bits(2, 16, |k| {
+                            let e = 64 * s + 16 * w + k;
+                            (q2[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3
+                        }));
+                    }
+                }
+            }
+            GgmlType::Q4_K | GgmlType::Q5_K => {
+                sc.push(le_u32(blk));
+                sc.extend(blk[4..16].chunks_exact(4).map(le_u32));
+                let q4 = if ty == GgmlType::Q5_K {
+                    let qh = &blk[16..48];
+                    sc.extend((0..8).map(|s| pack_bits(1, 32, |l| (qh[l] >> s) & 1)));
+                    &blk[48..176]
+                } else {
+                    &blk[16..144]
+                };
+                for s in 0..8 {
+                    qs.extend(nibble_unit(|l| q4[32 * (s / 2) + l] >> (4 * (s % 2))));
+                }
+            }
+            GgmlType::Q6_K => {
+                let (ql, qh, scales) = (&blk[..128], &blk[128..192], &blk[192..208]);
+                paired_f16(sc, i, le_u16(&blk[208..]));
+                // Chunk s = 4n + k (32 elements): low 4 bits as a nibble
+                // unit; the high 2 bits in two words (elements 0..16 and
+                // 16..32 of the chunk).
+                let lo =
+                    |s: usize, l: usize| ql[64 * (s / 4) + 32 * (s % 2) + l] >> (4 * (s % 4 / 2));
+                let hi = |s: usize, l: usize| (qh[32 * (s / 4) + l] >> (2 * (s % 4))) & 3;
+                for s in 0..8 {
+                    sc.push(pack_bits(2, 16, |l| hi(s, l)));
+                    sc.push(pack_bits(2, 16, |l| hi(s, l + 16)));
+                    qs.extend(nibble_unit(|l| lo(s, l)));
+                }
+                sc.extend(scales.chunks_exact(4).map(le_u32));
+            }
+            _ => unreachable!("only the types above"),
+        }
+    }
 }
 
 fn half_at(words: &[u32], i: usize) -> f32 {
@@ -257,8 +402,91 @@ impl Repacked {
                     half_at(&self.sc, 2 * b) * q + half_at(&self.sc, 2 * b + 1)
                 }
             }
+            GgmlType::BF16 => {
+                let w = self.qs[e / 2];
+                let h = if e.is_multiple_of(2) {
+                    w & 0xffff
+                } else {
+                    w >> 16
+                };
+                f32::from_bits(h << 16)
+            }
+            GgmlType::Q5_0 | GgmlType::Q5_1 => {
+                let (b, j) = (e / 32, e % 32);
+                let five_zero = self.ty == GgmlType::Q5_0;
+                let qh = if five_zero {
+                    self.sc[b / 2 * 3 + 1 + b % 2]
+                } else {
+                    self.sc[2 * b + 1]
+                };
+                let q = self.nibble(b, j) | ((qh >> j) & 1) << 4;
+                if five_zero {
+                    half_at(&self.sc, b / 2 * 6 + b % 2) * (q as i32 - 16) as f32
+                } else {
+                    half_at(&self.sc, 4 * b) * q as f32 + half_at(&self.sc, 4 * b + 1)
+                }
+            }
+            GgmlType::Q2_K => {
+                let (c, i) = (e / 64, e % 64);
+                let base = 5 * (c / 4);
+                let s = (self.sc[base + 1 + c % 4] >> (8 * (i / 16))) & 0xff;
+                let q = (self.qs[4 * c + i / 16] >> (2 * (i % 16))) & 3;
+                let dl = half_at(&self.sc, 2 * base) * (s & 15) as f32;
+                let ml = half_at(&self.sc, 2 * base + 1) * (s >> 4) as f32;
+                dl * q as f32 - ml
+            }
+            GgmlType::Q3_K => {
+                let (c, i) = (e / 64, e % 64);
+                let (sb, s) = (c / 4, c % 4);
+                let base = sb / 2 * 23;
+                let o = base + 1 + sb % 2 * 11;
+                let high = (self.sc[o + 2 * s + i / 32] >> (i % 32)) & 1;
+                let low = (self.qs[4 * c + i / 16] >> (2 * (i % 16))) & 3;
+                let q = low as i32 - if high == 1 { 0 } else { 4 };
+                let scales = self.sc_bytes::<12>(o + 8);
+                let dl =
+                    half_at(&self.sc, 2 * base + sb % 2) * k3_scale(&scales, 4 * s + i / 16) as f32;
+                dl * q as f32
+            }
+            GgmlType::Q4_K | GgmlType::Q5_K => {
+                let (c, i) = (e / 32, e % 32);
+                let (sb, s) = (c / 8, c % 8);
+                let five = self.ty == GgmlType::Q5_K;
+                let base = sb * if five { 12 } else { 4 };
+                let mut q = self.nibble(c, i);
+                if five {
+                    q |= ((self.sc[base + 4 + s] >> i) & 1) << 4;
+                }
+                let (sc, m) = k4_scale_min(&self.sc_bytes::<12>(base + 1), s);
+                let d1 = half_at(&self.sc, 2 * base) * sc as f32;
+                let m1 = half_at(&self.sc, 2 * base + 1) * m as f32;
+                d1 * q as f32 - m1
+            }
+            GgmlType::Q6_K => {
+                let (c, i) = (e / 32, e % 32);
+                let (sb, s) = (c / 8, c % 8);
+                let base = sb / 2 * 41;
+                let o = base + 1 + sb % 2 * 20;
+                let high = (self.sc[o + 2 * s + i / 16] >> (2 * (i % 16))) & 3;
+                let q = (self.nibble(c, i) | (high << 4)) as i32 - 32;
+                let scale = (self.sc[o + 16 + s / 2] >> (8 * (2 * (s % 2) + i / 16))) as u8 as i8;
+                let dl = half_at(&self.sc, 2 * base + sb % 2) * scale as f32;
+                dl * q as f32
+            }
             _ => unreachable!("only supported types are repacked"),
         }
+    }
+
+    /// Nibble `i` (0..32) of 16-byte unit `unit` of `qs` (byte `i % 16`, high
+    /// nibble for `i >= 16`).
+    fn nibble(&self, unit: usize, i: usize) -> u32 {
+        let byte = i % 16;
+        (self.qs[4 * unit + byte / 4] >> (8 * (byte % 4) + 4 * (i / 16))) & 0xf
+    }
+
+    /// `N` bytes of `sc` from word `at` on.
+    fn sc_bytes<const N: usize>(&self, at: usize) -> [u8; N] {
+        std::array::from_fn(|k| (self.sc[at + k / 4] >> (8 * (k % 4))) as u8)
     }
 
     /// The whole tensor, dequantized from the GPU layout.
@@ -292,14 +520,11 @@ mod tests {
 
     #[test]
     fn repacked_layout_dequantizes_like_ggml() {
-        for ty in [
-            GgmlType::F32,
-            GgmlType::F16,
-            GgmlType::Q8_0,
-            GgmlType::Q4_0,
-            GgmlType::Q4_1,
-        ] {
-            for (rows, cols) in [(3, 64), (5, 96), (1, 32)] {
+        for &ty in crate::quant::SUPPORTED {
+            for (rows, cols) in [(3usize, 64usize), (5, 96), (1, 32), (3, 512), (1, 256)] {
+                if !cols.is_multiple_of(ty.block_size()) {
+                    continue;
+                }
                 let x = data(rows * cols);
                 let bytes = quantize(ty, &x).unwrap();
                 let want = dequantize_to_vec(ty, &bytes, rows * cols).unwrap();
@@ -309,6 +534,64 @@ mod tests {
                 assert_eq!(p.qs.len() as u64, l.qs_words((rows * cols) as u64));
                 assert_eq!(p.sc.len() as u64, l.sc_words((rows * cols) as u64));
                 assert_eq!(p.dequantize(), want, "{ty} {rows}x{cols}");
+            }
+        }
+    }
+
+    /// Random blocks: every quant bit pattern and sub-block scale, f16
+    /// fields set to random finite values of weight-like and extreme size.
+    fn random_blocks(ty: GgmlType, n_blocks: usize, seed: u32) -> Vec<u8> {
+        let mut s = seed | 1;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s
+        };
+        let mut bytes: Vec<u8> = (0..n_blocks * ty.type_size())
+            .map(|_| next() as u8)
+            .collect();
+        for (b, blk) in bytes.chunks_exact_mut(ty.type_size()).enumerate() {
+            for &off in ty.f16_field_offsets() {
+                let h = if b % 3 == 0 {
+                    // Any finite f16, subnormals included.
+                    let h = next() as u16;
+                    if h & 0x7c00 == 0x7c00 { h & 0x83ff } else { h }
+                } else {
+                    half::f16::from_f32((next() % 2001) as f32 * 1e-4 - 0.1).to_bits()
+                };
+                blk[off..off + 2].copy_from_slice(&h.to_le_bytes());
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn repacked_random_blocks_dequantize_bitwise_like_ggml() {
+        for &ty in crate::quant::SUPPORTED {
+            if ty.f16_field_offsets().is_empty() {
+                continue;
+            }
+            // Odd block counts exercise the layouts that pair blocks.
+            for (rows, cols) in [(1, 256), (3, 256), (2, 768), (5, 512)] {
+                let n = rows * cols;
+                let bytes = random_blocks(ty, n / ty.block_size(), (n + ty.id() as usize) as u32);
+                let want = dequantize_to_vec(ty, &bytes, n).unwrap();
+                let p = repack(ty, rows, cols, &bytes).unwrap();
+                let l = Layout::of(ty).unwrap();
+                assert_eq!(p.qs.len() as u64, l.qs_words(n as u64), "{ty}");
+                assert_eq!(p.sc.len() as u64, l.sc_words(n as u64), "{ty}");
+                // Sizes on the GPU equal the file's (up to the padding).
+                let (q, sc) = l.bytes(rows as u64, cols as u64).unwrap();
+                assert!(q + sc - bytes.len() as u64 <= 4 + 15, "{ty}: {q} + {sc}");
+                let got = p.dequantize();
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(
+                        g.to_bits(),
+                        w.to_bits(),
+                        "{ty} {rows}x{cols} element {i}: {g} vs {w}"
+                    );
+                }
             }
         }
     }
@@ -328,8 +611,8 @@ mod tests {
     #[test]
     fn bad_input_is_an_error() {
         assert_eq!(
-            repack(GgmlType::Q4_K, 1, 256, &[0; 144]),
-            Err(QuantError::Unsupported(GgmlType::Q4_K))
+            repack(GgmlType::IQ4_XS, 1, 256, &[0; 136]),
+            Err(QuantError::Unsupported(GgmlType::IQ4_XS))
         );
         assert!(matches!(
             repack(GgmlType::Q8_0, 2, 32, &[0; 34]),

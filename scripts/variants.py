@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Perplexity of every quantization variant of the test model, rewind vs
+llama.cpp: the check of the quant types on real files that the test suite
+leaves out (the suite checks the Q4_1 file only, because making the variants
+needs llama-cpp-python, a 12-minute build).
+
+Requirements: the variants (scripts/make_variants.py, which needs
+llama-cpp-python) and cargo. llama.cpp's figures come from
+tests/data/perplexity.json (llama-perplexity itself) and
+tests/data/perplexity_llama_cpp.json (scripts/llama_cpp_perplexity.py).
+Usage, from anywhere:
+
+    python3 scripts/variants.py [--ctx 128] [--cpu-reference] [--greedy] [-- extra args for the example]
+
+Prints a Markdown table: type, file size, the tensor types in the file,
+rewind's perplexity, with `--cpu-reference` also that of rewind's naive f32
+CPU forward over the same file (about a minute per variant), and llama.cpp's
+(flash attention on, as llama-perplexity runs; and off), with rewind's
+difference from llama.cpp.
+
+With `--greedy`, also greedy decoding against llama.cpp's runs of the 8
+test prompts (examples/greedy_check.rs: teacher-forced, the argmax must equal
+llama.cpp's token wherever llama.cpp's top two logits are 0.25 or more apart;
+free-running, the tokens must be identical up to llama.cpp's first such near
+tie): tests/data/smollm2_greedy.json for Q4_1 and Q8_0, and the runs that
+scripts/llama_cpp_greedy.py makes for the other variants.
+
+Exits non-zero when a variant fails to run, when a greedy check fails, when the GPU and the CPU
+reference differ by more than 0.1% (both compute in f32 from the same
+dequantized weights), or when rewind is more than 2.5% from llama.cpp.
+llama.cpp isn't exact: its CPU backend quantizes activations to 8 bits
+(Q8_0/Q8_K) before quantized mat-muls, and its figure moves by up to 1.3%
+between its own flash-attention settings on these files; the largest gaps
+(-1.8..-1.9%, rewind lower) are the files whose `ffn_down` is a K-quant,
+where llama.cpp quantizes the SwiGLU output, which has large outliers.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PREFIX = "SmolLM2-135M-Instruct."
+LLAMA_TOLERANCE = 0.025
+REFERENCE_TOLERANCE = 0.001
+
+
+def tensor_types(path):
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        return "?"
+    c = Counter(t.tensor_type.name for t in GGUFReader(path).tensors)
+    return " ".join(f"{t}×{n}" for t, n in sorted(c.items(), key=lambda kv: -kv[1]))
+
+
+def load(name):
+    path = os.path.join(ROOT, "tests", "data", name)
+    with open(path) as f:
+        return json.load(f)
+
+
+def main(argv):
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    own = argv[: argv.index("--")] if "--" in argv else argv
+    n_ctx = "128"
+    if "--ctx" in own:
+        n_ctx = own[own.index("--ctx") + 1]
+    cpu_reference = "--cpu-reference" in own
+    greedy = "--greedy" in own
+    stored = os.path.join(ROOT, "tests", "data", "smollm2_greedy.json")
+    made = os.path.join(ROOT, "models", ".cache", "greedy_llama_cpp.json")
+    official = load("perplexity.json")["final_estimate_ppl"]
+    more = load("perplexity_llama_cpp.json")["ppl"]
+    models = sorted(
+        name[len(PREFIX) : -len(".gguf")]
+        for name in os.listdir(os.path.join(ROOT, "models"))
+        if name.startswith(PREFIX) and name.endswith(".gguf")
+    )
+    subprocess.run(
+        ["cargo", "build", "--release", "--quiet", "--example", "perplexity", "--example", "greedy_check"],
+        cwd=ROOT,
+        check=True,
+    )
+    greedy_exe = os.path.join(ROOT, "target", "release", "examples", "greedy_check")
+    exe = os.path.join(ROOT, "target", "release", "examples", "perplexity")
+    text = os.path.join(ROOT, "tests", "data", "perplexity-text.txt")
+    rows, failed = [], False
+    def ppl(path, *flags):
+        r = subprocess.run(
+            [exe, "-m", path, "-f", text, "-c", n_ctx, "--json", *flags, *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr.strip().splitlines()[-1:])
+        return json.loads(r.stdout)["ppl"]
+
+    for t in models:
+        path = os.path.join(ROOT, "models", f"{PREFIX}{t}.gguf")
+        try:
+            got = ppl(path)
+            cpu = ppl(path, "--cpu-reference") if cpu_reference else None
+        except RuntimeError as e:
+            rows.append(f"| {t} | | | failed: {e} | | | | |")
+            failed = True
+            continue
+        ref = official.get(t, more.get(t, {}).get("flash_attn_on"))
+        off = more.get(t, {}).get("flash_attn_off")
+        diff = ""
+        if ref is not None and n_ctx == "128":
+            d = (got - ref) / ref
+            diff = f"{100 * d:+.2f}%"
+            failed |= abs(d) > LLAMA_TOLERANCE
+        cpu_cell = "—"
+        if cpu is not None:
+            cpu_cell = f"{cpu:.4f}"
+            failed |= abs(got - cpu) / cpu > REFERENCE_TOLERANCE
+        greedy_cell = ""
+        if greedy:
+            reference = stored if t in ("Q4_1", "Q8_0") else made
+            r = subprocess.run(
+                [greedy_exe, "-m", path, "--reference", reference, "--runs", t],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            )
+            if r.returncode == 2 or not r.stdout.strip():
+                greedy_cell = f" failed: {r.stderr.strip().splitlines()[-1:]} |"
+                failed = True
+            else:
+                g = json.loads(r.stdout)
+                failed |= r.returncode != 0
+                greedy_cell = (
+                    f" {g['argmax_compared'] - g['argmax_flips']}/{g['argmax_compared']}, "
+                    f"{g['free_running_identical']}/{g['runs']}, {g['max_top5_logit_diff']:.2f} |"
+                )
+        mib = os.path.getsize(path) / 2**20
+        rows.append(
+            f"| {t} | {mib:.1f} MiB | {tensor_types(path)} | {got:.4f} | {cpu_cell} | "
+            f"{ref if ref is not None else '—'} | {off if off is not None else '—'} | {diff} |{greedy_cell}"
+        )
+        print(rows[-1], file=sys.stderr, flush=True)
+    print(f"Perplexity at n_ctx {n_ctx} over tests/data/perplexity-text.txt\n")
+    head = (
+        "| variant | file | tensor types | rewind | rewind, f32 CPU reference | llama.cpp | "
+        "llama.cpp, no flash attn | rewind − llama.cpp |"
+    )
+    rule = "|---|---|---|---|---|---|---|---|"
+    if greedy:
+        head += " greedy vs llama.cpp: argmax agreeing, free runs identical, max logit diff |"
+        rule += "---|"
+    print(head)
+    print(rule)
+    print("\n".join(rows))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

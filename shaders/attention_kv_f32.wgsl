@@ -1,0 +1,15 @@
+// Attention cache reads, f32 caches ([max_ctx][kv_dim] floats).
+
+@group(0) @binding(3) var<storage, read> k_cache: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> v_cache: array<vec4<f32>>;
+
+// Dims 8c..8c+8 of key j, in the KV head starting at vec4 off4 of a row.
+fn kload8(j: u32, off4: u32, c: u32) -> array<vec4<f32>, 2> {
+    let b = j * (p.kv_dim / 4u) + off4 + 2u * c;
+    return array<vec4<f32>, 2>(k_cache[b], k_cache[b + 1u]);
+}
+
+// Dims 4d4..4d4+4 of value j.
+fn vload4(j: u32, off4: u32, d4: u32) -> vec4<f32> {
+    return v_cache[j * (p.kv_dim / 4u) + off4 + d4];
+}
