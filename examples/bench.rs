@@ -165,7 +165,10 @@ fn synth_file(shape: &str, ty: &str, seed: u64) -> anyhow::Result<PathBuf> {
 
 fn print_profile(title: &str, times: &[OpTime], per: usize) {
     let total: f64 = times.iter().map(|t| t.seconds).sum();
-    println!("\n{title}: {:.3} ms per token (sum of ops)\n", total * 1e3 / per as f64);
+    println!(
+        "\n{title}: {:.3} ms per token (sum of ops)\n",
+        total * 1e3 / per as f64
+    );
     println!("| op | ops | dispatches | ms/token | % |");
     println!("| --- | ---: | ---: | ---: | ---: |");
     for t in times {

@@ -173,7 +173,10 @@ fn unfusable_type_mixes_match_the_reference() {
             .unwrap();
     }
     let file = GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap();
-    assert_eq!(file.tensor("blk.0.attn_v.weight").unwrap().ty, GgmlType::Q8_0);
+    assert_eq!(
+        file.tensor("blk.0.attn_v.weight").unwrap().ty,
+        GgmlType::Q8_0
+    );
     for backends in [wgpu::Backends::VULKAN, wgpu::Backends::GL] {
         let opts = GpuOptions {
             backends: Some(backends),

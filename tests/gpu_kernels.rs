@@ -709,7 +709,12 @@ fn matvec_ref(w: &[f32], x: &[f32], rows: usize, cols: usize) -> Vec<(f64, f64)>
 #[test]
 fn fused_matmuls_norm_swiglu_last() {
     each_gpu(|name, gpu, k| {
-        let types = [GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_1, GgmlType::Q4_K];
+        let types = [
+            GgmlType::F16,
+            GgmlType::Q8_0,
+            GgmlType::Q4_1,
+            GgmlType::Q4_K,
+        ];
         fused_norm_swiglu_last(name, gpu, k, &types);
     });
 }
@@ -766,7 +771,17 @@ fn fused_norm_swiglu_last(name: &str, gpu: &Arc<Gpu>, k: &Kernels, types: &[Ggml
                     .unwrap();
                 run(gpu, &step, &[&op], n as u32, 0);
                 let ctx = format!("{name} {ty} norm+matmul n={n}");
-                check_matmul(&ctx, &y.read(gpu).unwrap(), &w, &xn, &y0, rows, cols, n, false);
+                check_matmul(
+                    &ctx,
+                    &y.read(gpu).unwrap(),
+                    &w,
+                    &xn,
+                    &y0,
+                    rows,
+                    cols,
+                    n,
+                    false,
+                );
                 let yl = Tensor::from_slice(gpu, &y0[..rows], "logits").unwrap();
                 let out = MatOut::Store {
                     y: &yl,
@@ -790,7 +805,13 @@ fn fused_norm_swiglu_last(name: &str, gpu: &Arc<Gpu>, k: &Kernels, types: &[Ggml
                 let h0 = rng.vec(cap * ff, 1.0);
                 let h = Tensor::from_slice(gpu, &h0, "h").unwrap();
                 let op = k
-                    .matmul_fused(&step, &[&gu], MatIn { x: &x, norm }, MatOut::SwiGlu { h: &h }, false)
+                    .matmul_fused(
+                        &step,
+                        &[&gu],
+                        MatIn { x: &x, norm },
+                        MatOut::SwiGlu { h: &h },
+                        false,
+                    )
                     .unwrap();
                 run(gpu, &step, &[&op], n as u32, 0);
                 let got = h.read(gpu).unwrap();

@@ -178,7 +178,11 @@ fn f16_kv_cache_keeps_the_greedy_tokens_of_the_f32_forward() {
         for (step, &want) in run.tokens.iter().enumerate() {
             let d = top5_diff(&logits, &run.top5[step]);
             worst = worst.max(d);
-            assert!(d <= F16_KV_TOL, "{} step {step}: logits differ by {d}", run.id);
+            assert!(
+                d <= F16_KV_TOL,
+                "{} step {step}: logits differ by {d}",
+                run.id
+            );
             if run.gap(step) > F16_KV_NEAR_TIE {
                 assert_eq!(argmax(&logits), want, "{} step {step}", run.id);
             }

@@ -883,7 +883,14 @@ impl Kernels {
                         ("SGRED", sgred as u32),
                         ("PAIR", if pair { 2 } else { 1 }),
                         ("XSG", xsg),
-                        ("XN", if xsg > 0 { (cv * sh.tt).div_ceil(xsg) } else { 1 }),
+                        (
+                            "XN",
+                            if xsg > 0 {
+                                (cv * sh.tt).div_ceil(xsg)
+                            } else {
+                                1
+                            },
+                        ),
                     ],
                     &sig,
                 )?;
@@ -1020,18 +1027,6 @@ impl Kernels {
                 },
             )
         };
-        // TEMP-EXPERIMENT
-        let env = |k: &str, d: MatShape| -> MatShape {
-            match std::env::var(k) {
-                Ok(v) => {
-                    let p: Vec<u32> = v.split(',').map(|x| x.parse().unwrap()).collect();
-                    MatShape { slots: p[0], lanes: p[1], rpt: p[2], tt: p[3], x_stationary: p[4] == 1 }
-                }
-                Err(_) => d,
-            }
-        };
-        let decode = env("REWIND_MM", decode);
-        let batch = env("REWIND_MMB", batch);
         if last_only {
             vec![(1, decode)]
         } else {
