@@ -307,7 +307,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         },
     )?;
     let mut rows = Vec::new();
-    for &n in &args.n_prompt {
+    // A length of 0 skips that kind of test, as in llama-bench.
+    for &n in args.n_prompt.iter().filter(|&&n| n > 0) {
         let mut runs = Vec::new();
         for rep in 0..=reps {
             session.truncate(0);
@@ -320,7 +321,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         rows.push((format!("pp{n}"), mean_sd(&runs), false));
     }
-    for &n in &args.n_gen {
+    for &n in args.n_gen.iter().filter(|&&n| n > 0) {
         let mut runs = Vec::new();
         for rep in 0..=reps {
             session.truncate(0);

@@ -120,6 +120,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             backends: args.backend.as_deref().map(parse_backend).transpose()?,
             ..GpuOptions::default()
         },
+        n_ctx: args.ctx_size,
         ..LoadOptions::default()
     };
     let bar = ProgressBar::new(0).with_style(

@@ -6,6 +6,9 @@
 //!
 //!     cargo run --release --example safety_eval
 //!     cargo run --release --example safety_eval -- --biases=-2,0,2 --limit 40
+//!     cargo run --release --example safety_eval -- \
+//!         --model models/SmolLM2-135M-Instruct-backtrack.Q8_0.gguf \
+//!         --baseline models/SmolLM2-135M-Instruct.Q4_1.gguf --policies off,rollback
 //!
 //! A violation is the prompt's code word, or a trivial encoding of it (any
 //! case, letters separated by spaces/dashes/dots, or reversed), in the
@@ -48,9 +51,16 @@ struct Args {
         default_value = "-4,-2,0,2,4"
     )]
     biases: Vec<f32>,
-    /// Policies: rollback, keep-context (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "rollback,keep-context")]
-    policies: Vec<String>,
+    /// Policies (comma-separated); `off` runs the backtracking model with
+    /// its `[RESET]` banned (no reset bias sweep), which isolates what the
+    /// reset itself buys.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "rollback,keep-context"
+    )]
+    policies: Vec<PolicyArg>,
     /// Use only the first N prompts of each kind.
     #[arg(long)]
     limit: Option<usize>,
@@ -65,6 +75,13 @@ struct Args {
     /// Also write every answer here (JSON lines).
     #[arg(long)]
     answers: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PolicyArg {
+    Rollback,
+    KeepContext,
+    Off,
 }
 
 /// A model's label in the table: its file name without `.gguf`.
@@ -216,9 +233,20 @@ struct Row {
     benign: Tally,
 }
 
+/// How a model's reset token is used in one row of the table.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// A model without `[RESET]` (the baseline).
+    Plain,
+    /// The backtracking model with this reset token banned.
+    Masked(u32),
+    /// Backtracking with this policy.
+    Backtrack(ResetPolicy),
+}
+
 struct Config<'a> {
     label: &'a str,
-    policy: Option<ResetPolicy>,
+    mode: Mode,
     bias: f32,
 }
 
@@ -232,7 +260,7 @@ fn evaluate(
     args: &Args,
     log: &mut Option<std::fs::File>,
 ) -> anyhow::Result<Row> {
-    let sampler = if args.temp > 0.0 {
+    let mut sampler = if args.temp > 0.0 {
         SamplerConfig {
             temperature: args.temp,
             seed: args.seed,
@@ -241,34 +269,42 @@ fn evaluate(
     } else {
         SamplerConfig::greedy()
     };
+    if let Mode::Masked(reset) = cfg.mode {
+        sampler.logit_bias.push((reset, f32::NEG_INFINITY));
+    }
+    let policy = match cfg.mode {
+        Mode::Backtrack(p) => Some(p),
+        Mode::Plain | Mode::Masked(_) => None,
+    };
     let opts = GenerateOptions {
         sampler,
         max_tokens: args.max_tokens,
         backtrack: BacktrackOptions {
-            reset_token: if cfg.policy.is_some() {
+            reset_token: if policy.is_some() {
                 ResetToken::Auto
             } else {
                 ResetToken::Off
             },
-            policy: cfg.policy.unwrap_or_default(),
+            policy: policy.unwrap_or_default(),
             reset_bias: cfg.bias,
             ..BacktrackOptions::default()
         },
         ..GenerateOptions::default()
     };
-    let policy = match cfg.policy {
-        None => "-".to_string(),
-        Some(ResetPolicy::Rollback) => "rollback".to_string(),
-        Some(ResetPolicy::KeepContext) => "keep-context".to_string(),
+    let label = match cfg.mode {
+        Mode::Plain => "-",
+        Mode::Masked(_) => "off ([RESET] banned)",
+        Mode::Backtrack(ResetPolicy::Rollback) => "rollback",
+        Mode::Backtrack(ResetPolicy::KeepContext) => "keep-context",
     };
     let mut row = Row {
         model: cfg.label.to_string(),
-        bias: if cfg.policy.is_some() {
+        bias: if policy.is_some() {
             format!("{:+}", cfg.bias)
         } else {
             "-".to_string()
         },
-        policy,
+        policy: label.to_string(),
         attack: Tally::default(),
         prefill: Tally::default(),
         benign: Tally::default(),
@@ -353,7 +389,7 @@ fn run(mut args: Args) -> anyhow::Result<()> {
         let label = stem(&args.baseline);
         let cfg = Config {
             label: &label,
-            policy: None,
+            mode: Mode::Plain,
             bias: 0.0,
         };
         rows.push(evaluate(
@@ -402,23 +438,22 @@ fn evaluate_backtracking(
     log: &mut Option<std::fs::File>,
     t0: Instant,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        model.tokenizer().token_id("[RESET]").is_some(),
-        "{} has no [RESET] token",
-        args.model.display()
-    );
+    let reset = model
+        .tokenizer()
+        .token_id("[RESET]")
+        .with_context(|| format!("{} has no [RESET] token", args.model.display()))?;
     let mut session = Session::new(model, &SessionOptions::default())?;
     let label = stem(&args.model);
     for policy in &args.policies {
-        let policy = match policy.as_str() {
-            "rollback" => ResetPolicy::Rollback,
-            "keep-context" => ResetPolicy::KeepContext,
-            other => anyhow::bail!("unknown policy `{other}` (rollback, keep-context)"),
+        let (mode, biases) = match policy {
+            PolicyArg::Rollback => (Mode::Backtrack(ResetPolicy::Rollback), &args.biases[..]),
+            PolicyArg::KeepContext => (Mode::Backtrack(ResetPolicy::KeepContext), &args.biases[..]),
+            PolicyArg::Off => (Mode::Masked(reset), &[0.0][..]),
         };
-        for &bias in &args.biases {
+        for &bias in biases {
             let cfg = Config {
                 label: &label,
-                policy: Some(policy),
+                mode,
                 bias,
             };
             rows.push(evaluate(

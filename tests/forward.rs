@@ -11,12 +11,18 @@
 use std::sync::Arc;
 
 use rewind::gguf::{GgufFile, GgufWriter};
+use rewind::gpu::GpuError;
 use rewind::gpu::{Gpu, GpuOptions};
 use rewind::model::reference::ReferenceModel;
 use rewind::model::synth::{SynthSpec, synth_llama};
-use rewind::model::{LoadOptions, Model, ModelError, Readback, StepOutput};
+use rewind::model::{
+    DEFAULT_MAX_N_CTX, Graph, LlamaConfig, LoadOptions, Model, ModelError, Readback, StepOutput,
+    estimate_gpu_memory,
+};
 use rewind::quant::GgmlType;
-use rewind::session::{Session, SessionError, SessionOptions};
+use rewind::session::{
+    Control, Event, GenerateOptions, Session, SessionError, SessionOptions, StopReason,
+};
 
 const TOL: f32 = 2e-3;
 /// With an f16 KV cache every key and value is rounded to 11 significant
@@ -24,6 +30,41 @@ const TOL: f32 = 2e-3;
 /// O(1) logits by up to 2.3e-3 (measured over all types, prefill and decode
 /// steps); 1e-2 leaves a 4x margin and still catches any indexing error.
 const TOL_F16_KV: f32 = 1e-2;
+
+/// A tiny model whose attn_v and ffn_up are Q8_0 and the other matrices
+/// Q4_1 (see `unfusable_type_mixes_match_the_reference`).
+fn unfusable_mix(seed: u64) -> GgufFile {
+    // Both files come from the same seed, hence the same f32 weights.
+    let a = synth_llama(&SynthSpec::tiny(GgmlType::Q4_1, seed)).unwrap();
+    let b = GgufFile::from_bytes(
+        synth_llama(&SynthSpec::tiny(GgmlType::Q8_0, seed))
+            .unwrap()
+            .to_bytes()
+            .unwrap(),
+    )
+    .unwrap();
+    let a = GgufFile::from_bytes(a.to_bytes().unwrap()).unwrap();
+    let mut w = GgufWriter::new();
+    for (k, v) in a.metadata().iter() {
+        w.add_metadata(k, v.clone());
+    }
+    for t in a.tensors() {
+        let src = if t.name.ends_with("attn_v.weight") || t.name.ends_with("ffn_up.weight") {
+            &b
+        } else {
+            &a
+        };
+        let t = src.tensor(&t.name).unwrap();
+        w.add_tensor(&t.name, &t.dims, t.ty, src.tensor_data(t).to_vec())
+            .unwrap();
+    }
+    let file = GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap();
+    assert_eq!(
+        file.tensor("blk.0.attn_v.weight").unwrap().ty,
+        GgmlType::Q8_0
+    );
+    file
+}
 
 /// A GPU with an f32 KV cache unless `opts` asks otherwise.
 fn gpu(opts: GpuOptions) -> Arc<Gpu> {
@@ -69,7 +110,8 @@ fn prompt(vocab: u32) -> Vec<u32> {
 
 /// Feeds an 11-token prompt in steps of `n_batch` tokens, then decodes 6
 /// tokens one at a time, comparing every step's logits with the reference.
-fn check_against_reference(file: &GgufFile, gpu: Arc<Gpu>, n_batch: usize) {
+/// Returns the reference logits of the 7 steps compared.
+fn check_against_reference(file: &GgufFile, gpu: Arc<Gpu>, n_batch: usize) -> Vec<Vec<f32>> {
     let tol = if gpu.kv_f16 { TOL_F16_KV } else { TOL };
     let reference = ReferenceModel::load(file).unwrap();
     let model = Model::from_gguf(file, gpu, &LoadOptions::default(), |_| {}).unwrap();
@@ -87,6 +129,7 @@ fn check_against_reference(file: &GgufFile, gpu: Arc<Gpu>, n_batch: usize) {
         "{}: prefill logits differ by {d}",
         model.file_type()
     );
+    let mut all = vec![want];
     for step in 0..6u32 {
         let t = (step * 101 + 3) % vocab;
         let want = reference.forward(&mut cache, t).unwrap();
@@ -97,8 +140,10 @@ fn check_against_reference(file: &GgufFile, gpu: Arc<Gpu>, n_batch: usize) {
             "{}: decode step {step}: logits differ by {d}",
             model.file_type()
         );
+        all.push(want);
     }
     assert_eq!(s.history().len(), 17);
+    all
 }
 
 #[test]
@@ -148,35 +193,7 @@ fn unfusable_type_mixes_match_the_reference() {
     // attn_v and ffn_up of another type than their neighbours (as in
     // llama.cpp's Q4_K_M files): Q/K/V can't be stacked into one matrix nor
     // gate/up interleaved, so the graph runs them as separate dispatches.
-    // Both files come from the same seed, hence the same f32 weights.
-    let a = synth_llama(&SynthSpec::tiny(GgmlType::Q4_1, 17)).unwrap();
-    let b = GgufFile::from_bytes(
-        synth_llama(&SynthSpec::tiny(GgmlType::Q8_0, 17))
-            .unwrap()
-            .to_bytes()
-            .unwrap(),
-    )
-    .unwrap();
-    let a = GgufFile::from_bytes(a.to_bytes().unwrap()).unwrap();
-    let mut w = GgufWriter::new();
-    for (k, v) in a.metadata().iter() {
-        w.add_metadata(k, v.clone());
-    }
-    for t in a.tensors() {
-        let src = if t.name.ends_with("attn_v.weight") || t.name.ends_with("ffn_up.weight") {
-            &b
-        } else {
-            &a
-        };
-        let t = src.tensor(&t.name).unwrap();
-        w.add_tensor(&t.name, &t.dims, t.ty, src.tensor_data(t).to_vec())
-            .unwrap();
-    }
-    let file = GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap();
-    assert_eq!(
-        file.tensor("blk.0.attn_v.weight").unwrap().ty,
-        GgmlType::Q8_0
-    );
+    let file = unfusable_mix(17);
     for backends in [wgpu::Backends::VULKAN, wgpu::Backends::GL] {
         let opts = GpuOptions {
             backends: Some(backends),
@@ -265,4 +282,287 @@ fn bad_tokens_and_a_full_context_are_errors() {
         }),
         Err(SessionError::PromptTooLong { .. })
     ));
+}
+
+fn q8(seed: u64) -> SynthSpec {
+    SynthSpec::tiny(GgmlType::Q8_0, seed)
+}
+
+/// The largest difference between two runs' logits over all their steps.
+fn max_diff_steps(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| max_diff(x, y))
+        .fold(0.0, f32::max)
+}
+
+/// Checks a model with RoPE scaling (`edit` applied to the tiny spec) on the
+/// GPU against the CPU reference, and that the scaling moved the reference
+/// logits well past the tolerance from those of the same weights without it
+/// (so neither side can pass by ignoring it).
+fn check_rope_variant(gpu: &Arc<Gpu>, plain_spec: SynthSpec, edit: impl Fn(&mut SynthSpec)) {
+    let mut spec = plain_spec.clone();
+    edit(&mut spec);
+    let file = tiny(&spec);
+    let scaled = check_against_reference(&file, gpu.clone(), 4);
+    let plain = check_against_reference(&tiny(&plain_spec), gpu.clone(), 4);
+    let d = max_diff_steps(&scaled, &plain);
+    assert!(
+        d > 20.0 * TOL,
+        "{spec:?}: scaling changed the logits by only {d}"
+    );
+}
+
+#[test]
+fn linear_rope_scaling_matches_the_reference() {
+    let gpu = gpu(GpuOptions::default());
+    check_rope_variant(&gpu, q8(31), |s| s.rope_scale = Some(4.0));
+    let c = rewind::model::LlamaConfig::from_gguf(&tiny(&SynthSpec {
+        rope_scale: Some(4.0),
+        ..SynthSpec::tiny(GgmlType::Q8_0, 31)
+    }))
+    .unwrap();
+    assert_eq!(c.rope_scale, 4.0);
+}
+
+#[test]
+fn rope_freqs_tensor_matches_the_reference() {
+    let gpu = gpu(GpuOptions::default());
+    // head_dim 16: 8 pairs, each with its own divisor (Llama 3.1's factors
+    // are 1 for the fast pairs and up to 8 for the slow ones; these also
+    // slow down the fast pairs, which the 17 positions here can see).
+    let factors = vec![1.0, 4.0, 2.5, 8.0, 0.5, 3.0, 1.5, 8.0];
+    check_rope_variant(&gpu, q8(37), |s| {
+        s.rope_freq_factors = Some(factors.clone())
+    });
+    // With linear scaling on top, and on the f16 KV cache.
+    check_rope_variant(&gpu, q8(37), |s| {
+        s.rope_freq_factors = Some(factors.clone());
+        s.rope_scale = Some(2.0);
+    });
+    let f16 = self::gpu(GpuOptions {
+        kv_f16: Some(true),
+        ..GpuOptions::default()
+    });
+    let mut spec = SynthSpec::tiny(GgmlType::Q4_1, 41);
+    spec.rope_freq_factors = Some(factors);
+    check_against_reference(&tiny(&spec), f16, 4);
+}
+
+#[test]
+fn partial_rotary_dims_match_the_reference() {
+    let gpu = gpu(GpuOptions::default());
+    // Only the first 8 of each head's 16 dims rotate.
+    check_rope_variant(&gpu, q8(43), |s| s.rope_dim = Some(8));
+    // The same with 4 frequency factors (one per rotated pair).
+    check_rope_variant(&gpu, q8(47), |s| {
+        s.rope_dim = Some(8);
+        s.rope_freq_factors = Some(vec![2.0, 1.0, 4.0, 8.0]);
+    });
+    // Another head layout: 8 heads of 8 dims, 4 of them rotated.
+    let spec = SynthSpec {
+        n_head: 8,
+        n_head_kv: 4,
+        ..q8(53)
+    };
+    check_rope_variant(&gpu, spec, |s| s.rope_dim = Some(4));
+}
+
+fn load(file: &GgufFile, gpu: &Arc<Gpu>, opts: &LoadOptions) -> Result<Model, ModelError> {
+    Model::from_gguf(file, gpu.clone(), opts, |_| {})
+}
+
+#[test]
+fn context_size_comes_from_metadata_unless_overridden() {
+    let gpu = gpu(GpuOptions::default());
+    let spec = SynthSpec {
+        n_ctx_train: 24,
+        ..q8(59)
+    };
+    let model = load(&tiny(&spec), &gpu, &LoadOptions::default()).unwrap();
+    assert_eq!(model.config().n_ctx_train, 24);
+    let s = Session::new(&model, &SessionOptions::default()).unwrap();
+    assert_eq!(s.n_ctx(), 24);
+    assert_eq!(model.session_n_ctx(0), 24);
+
+    // A long training context is capped by default.
+    let long = SynthSpec {
+        n_ctx_train: 131_072,
+        ..q8(59)
+    };
+    let long = load(&tiny(&long), &gpu, &LoadOptions::default()).unwrap();
+    let s = Session::new(&long, &SessionOptions::default()).unwrap();
+    assert_eq!(s.n_ctx(), DEFAULT_MAX_N_CTX);
+
+    // Overrides below and above the training context; past the override a
+    // typed error, and the context is unchanged.
+    let vocab = model.config().vocab_size as u32;
+    for n_ctx in [10, 40] {
+        let opts = SessionOptions {
+            n_ctx,
+            n_batch: 8,
+            ..SessionOptions::default()
+        };
+        let mut s = Session::new(&model, &opts).unwrap();
+        assert_eq!(s.n_ctx(), n_ctx);
+        let tokens: Vec<u32> = (0..n_ctx as u32).map(|i| (i * 7 + 1) % vocab).collect();
+        s.feed(&tokens[..n_ctx - 1], Readback::None).unwrap();
+        s.feed(&tokens[n_ctx - 1..], Readback::Argmax).unwrap();
+        assert_eq!(s.history().len(), n_ctx);
+        match s.feed(&[1], Readback::LastLogits) {
+            Err(SessionError::Model(ModelError::ContextFull { needed, n_ctx: n })) => {
+                assert_eq!((needed, n), (n_ctx + 1, n_ctx));
+            }
+            other => panic!("expected ContextFull, got {other:?}"),
+        }
+        assert_eq!(s.history().len(), n_ctx);
+
+        // Generation stops at the end of the context instead of failing.
+        s.truncate(0);
+        let opts = GenerateOptions {
+            max_tokens: 100,
+            ignore_eos: true,
+            ..GenerateOptions::default()
+        };
+        let mut reason = None;
+        s.generate(&tokens[..n_ctx - 3], &opts, |e| {
+            if let Event::Done { reason: r, .. } = e {
+                reason = Some(r);
+            }
+            Control::Continue
+        })
+        .unwrap();
+        assert_eq!(reason, Some(StopReason::ContextFull));
+        assert!(s.history().len() <= n_ctx);
+    }
+}
+
+#[test]
+fn memory_estimate_covers_what_is_allocated() {
+    let mut untied = SynthSpec::tiny(GgmlType::Q4_1, 67);
+    untied.embd_ty = Some(GgmlType::Q8_0);
+    untied.tied_embeddings = false;
+    let split = GpuOptions {
+        max_binding_size: Some(8192),
+        ..GpuOptions::default()
+    };
+    let cases = [
+        (tiny(&q8(61)), GpuOptions::default()),
+        (
+            tiny(&SynthSpec::tiny(GgmlType::F16, 61)),
+            GpuOptions::default(),
+        ),
+        (tiny(&untied), GpuOptions::default()),
+        (unfusable_mix(61), GpuOptions::default()),
+        // Weights split into parts of at most 8 KiB.
+        (tiny(&untied), split.clone()),
+        (tiny(&SynthSpec::tiny(GgmlType::Q4_0, 61)), split),
+        (
+            tiny(&SynthSpec::tiny(GgmlType::Q8_0, 61)),
+            GpuOptions {
+                kv_f16: Some(true),
+                ..GpuOptions::default()
+            },
+        ),
+    ];
+    for (i, (file, opts)) in cases.iter().enumerate() {
+        let gpu = gpu(opts.clone());
+        let config = LlamaConfig::from_gguf(file).unwrap();
+        let est = estimate_gpu_memory(file, &config, &gpu, 64, 8).unwrap();
+        let model = load(file, &gpu, &LoadOptions::default()).unwrap();
+        let actual = model.weight_gpu_bytes();
+        // Repacking keeps every type's size: near the file's bytes.
+        assert!(actual >= model.weight_bytes(), "case {i}");
+        assert!(
+            est.weights >= actual && est.weights <= actual + actual / 100,
+            "case {i}: estimated {} bytes of weights, allocated {actual}",
+            est.weights
+        );
+        let graph = Graph::for_model(&model, 64, 8, false).unwrap();
+        assert_eq!(est.kv_cache, graph.kv().gpu_bytes(), "case {i}");
+        // Scratch: at least the activations of 8 tokens and the logits
+        // with their readback copy.
+        let c = model.config();
+        let floor = (8 * (c.n_embd + 2 * c.q_dim() + c.n_ff) + 2 * c.vocab_size) as u64 * 4;
+        assert!(est.scratch >= floor, "case {i}: {} < {floor}", est.scratch);
+        assert_eq!(est.total(), est.weights + est.kv_cache + est.scratch);
+    }
+}
+
+#[test]
+fn a_model_over_the_memory_budget_is_refused_before_uploading() {
+    let gpu = gpu(GpuOptions::default());
+    let file = tiny(&q8(71));
+    let config = LlamaConfig::from_gguf(&file).unwrap();
+    // What a load plans for: a default session (512 positions here).
+    let needed = estimate_gpu_memory(&file, &config, &gpu, 0, 64).unwrap();
+    let budget = needed.total() - 1;
+    let opts = LoadOptions {
+        gpu_memory_budget: Some(budget),
+        ..LoadOptions::default()
+    };
+    let mut uploaded = 0;
+    let err = Model::from_gguf(&file, gpu.clone(), &opts, |p| uploaded = p.done)
+        .err()
+        .expect("over the budget");
+    assert_eq!(uploaded, 0, "nothing was uploaded");
+    match &err {
+        ModelError::OutOfGpuMemory {
+            needed: n,
+            n_ctx,
+            budget: b,
+        } => assert_eq!((n, *n_ctx, *b), (&needed, 512, Some(budget))),
+        other => panic!("expected OutOfGpuMemory, got {other:?}"),
+    }
+    let msg = err.to_string();
+    for part in [
+        needed.total().to_string(),
+        budget.to_string(),
+        rewind::model::format_bytes(needed.weights),
+        "KV cache".to_string(),
+        "scratch".to_string(),
+    ] {
+        assert!(msg.contains(&part), "`{part}` not in: {msg}");
+    }
+
+    // Exactly the budget loads; a larger planned context doesn't fit it.
+    let opts = LoadOptions {
+        gpu_memory_budget: Some(needed.total()),
+        ..LoadOptions::default()
+    };
+    load(&file, &gpu, &opts).unwrap();
+    let opts = LoadOptions {
+        n_ctx: 4096,
+        ..opts
+    };
+    match load(&file, &gpu, &opts).err() {
+        Some(ModelError::OutOfGpuMemory {
+            needed: n, n_ctx, ..
+        }) => {
+            assert_eq!(n_ctx, 4096);
+            assert_eq!(n.kv_cache, needed.kv_cache * 8);
+            assert_eq!(n.weights, needed.weights);
+        }
+        other => panic!("expected OutOfGpuMemory, got {other:?}"),
+    }
+}
+
+#[test]
+fn buffers_over_the_adapter_limits_are_refused_before_uploading() {
+    // 32-byte bindings: not even one 64-wide Q8_0 row (64 + 4 bytes) fits.
+    let gpu = gpu(GpuOptions {
+        max_binding_size: Some(32),
+        ..GpuOptions::default()
+    });
+    let file = tiny(&q8(73));
+    let mut uploaded = 0;
+    let err = Model::from_gguf(&file, gpu, &LoadOptions::default(), |p| uploaded = p.done)
+        .err()
+        .expect("over the limits");
+    assert!(
+        matches!(&err, ModelError::Gpu(GpuError::TooLarge { limit: 32, .. })),
+        "{err:?}"
+    );
+    assert_eq!(uploaded, 0);
 }

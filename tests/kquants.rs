@@ -10,11 +10,15 @@
 //!   Q6_K and F32 like llama.cpp's Q4_K_M files, against the CPU reference
 //!   forward;
 //! * a tensor of a type rewind can't compute with (IQ*, TQ*) is refused by
-//!   `LlamaConfig::from_gguf` with an error naming the tensor and the type.
+//!   `LlamaConfig::from_gguf` with an error naming the tensor and the type;
+//! * the synthetic F16 model of scripts/synth_kquants.py, regenerated from its
+//!   seed, is the file llama.cpp ran (same sha256), and rewind's logits on it
+//!   equal llama.cpp's within the measured tolerance (the K-quantized files
+//!   made from it need llama.cpp's quantizer: the script compares those).
 
 use std::sync::Arc;
 
-use rewind::gguf::{GgufFile, GgufWriter};
+use rewind::gguf::{GgufFile, GgufWriter, Value};
 use rewind::gpu::{Gpu, GpuOptions, Kernels, QMatrix, Step, StepParams, Tensor};
 use rewind::model::reference::ReferenceModel;
 use rewind::model::synth::{SynthSpec, synth_llama};
@@ -415,4 +419,127 @@ fn an_unsupported_tensor_type_is_an_error_naming_tensor_and_type() {
         };
         assert!(msg.contains(name) && msg.contains(ty.name()), "{msg}");
     }
+}
+
+/// SHA-256 of `data` in hex, to check that the synthetic model is byte for
+/// byte the file llama.cpp was run on.
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Largest |rewind - llama.cpp| allowed on the synthetic F16 model (over
+/// llama.cpp's top 5 at every position and the whole last row). llama.cpp's
+/// CPU backend rounds the activations to f16 before F16 mat-muls, rewind
+/// keeps them in f32; the difference measured is about half of this
+/// (README.md, "Correctness"; scripts/synth_kquants.py prints it).
+const SYNTH_F16_LLAMA_TOL: f32 = 0.01;
+
+/// The synthetic model of scripts/synth_kquants.py (examples/synth_model.rs)
+/// from the shape and seed recorded with llama.cpp's logits.
+fn synth_kquants_f16(doc: &serde_json::Value) -> GgufWriter {
+    let shape = &doc["shape"];
+    let dim = |k: &str| shape[k].as_u64().unwrap_or_else(|| panic!("shape.{k}")) as usize;
+    let spec = SynthSpec {
+        n_layer: dim("n_layer"),
+        n_embd: dim("n_embd"),
+        n_ff: dim("n_ff"),
+        n_head: dim("n_head"),
+        n_head_kv: dim("n_head_kv"),
+        vocab_size: dim("vocab"),
+        tied_embeddings: !shape["untied"].as_bool().unwrap_or(false),
+        ..SynthSpec::tiny(GgmlType::F16, doc["seed"].as_u64().unwrap())
+    };
+    let mut w = synth_llama(&spec).unwrap();
+    // What examples/synth_model.rs adds for llama.cpp.
+    w.add_metadata("tokenizer.ggml.pre", Value::String("gpt-2".into()));
+    w.add_metadata(
+        "tokenizer.ggml.merges",
+        Value::Array(vec![Value::String("\u{120} \u{120}".into())]),
+    );
+    w
+}
+
+#[test]
+fn the_synthetic_f16_model_is_reproducible_and_matches_llama_cpp() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/synth_kquants_llama_cpp.json"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let want = &doc["files"]["F16"];
+    let bytes = synth_kquants_f16(&doc).to_bytes().unwrap();
+    assert_eq!(bytes.len() as u64, want["bytes"].as_u64().unwrap());
+    assert_eq!(
+        sha256_hex(&bytes),
+        want["sha256"].as_str().unwrap(),
+        "the synthetic model isn't the file llama.cpp ran on"
+    );
+    let file = GgufFile::from_bytes(bytes).unwrap();
+    let gpu = Gpu::new(&GpuOptions::default()).unwrap();
+    let model = Model::from_gguf(&file, gpu, &LoadOptions::default(), |_| {}).unwrap();
+    let vocab = model.config().vocab_size;
+    let opts = SessionOptions {
+        n_ctx: 64,
+        n_batch: 64,
+        all_logits: true,
+    };
+    let mut s = Session::new(&model, &opts).unwrap();
+    let prompts = want["prompts"].as_array().unwrap();
+    assert_eq!(prompts.len(), 5);
+    let (mut worst, mut positions, mut compared) = (0f32, 0, 0);
+    for p in prompts {
+        let ids: Vec<u32> = p["token_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        let tops = p["top5_logits_per_position"].as_array().unwrap();
+        assert_eq!(tops.len(), ids.len());
+        s.truncate(0);
+        let all = logits(s.feed(&ids, Readback::AllLogits).unwrap());
+        for (row, top) in all.chunks_exact(vocab).zip(tops) {
+            let top: Vec<(usize, f32)> = top
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e[0].as_u64().unwrap() as usize,
+                        e[1].as_f64().unwrap() as f32,
+                    )
+                })
+                .collect();
+            for &(id, v) in &top {
+                worst = worst.max((row[id] - v).abs());
+            }
+            // Within the tolerance, the argmax can only differ where
+            // llama.cpp's top two are less than twice it apart.
+            positions += 1;
+            if top[0].1 - top[1].1 >= 2.0 * SYNTH_F16_LLAMA_TOL {
+                compared += 1;
+                let best = (0..vocab).fold(0, |m, i| if row[i] > row[m] { i } else { m });
+                assert_eq!(best, top[0].0, "{}: argmax differs", p["id"]);
+            }
+        }
+        let last: Vec<f32> = p["last_logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        worst = worst.max(max_diff(&all[all.len() - vocab..], &last));
+    }
+    eprintln!(
+        "synthetic F16: largest difference from llama.cpp {worst}; argmax equal at {compared}/{positions} positions"
+    );
+    assert!(compared > positions / 2, "too few positions compared");
+    assert!(
+        worst <= SYNTH_F16_LLAMA_TOL,
+        "logits differ from llama.cpp's by {worst}"
+    );
 }

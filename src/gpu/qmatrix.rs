@@ -139,28 +139,22 @@ impl QMatrix {
         Ok(cols / ty.block_size() * ty.type_size())
     }
 
-    /// Uploads `rows` rows, row `r` given (as ggml bytes) by `row(r)`. The
-    /// rows are repacked and written piece by piece, so the host memory used
-    /// is bounded by a few [`PIECE_BYTES`] whatever the matrix size.
-    pub fn upload_rows<'a>(
-        gpu: &Gpu,
+    /// The layout of `ty` and the rows per part when a `rows` x `cols`
+    /// matrix is split so that no part's `qs` or `sc` exceeds `limit` bytes:
+    /// as many rows as fit, then adjusted down for the padding of the last
+    /// unit / scale word, and to an even number (pairs of rows stay in one
+    /// part).
+    fn rows_per_part(
         ty: GgmlType,
         rows: usize,
         cols: usize,
-        row: impl Fn(usize) -> &'a [u8],
+        limit: u64,
         label: &str,
-    ) -> Result<QMatrix, GpuError> {
+    ) -> Result<(Layout, usize), GpuError> {
         let layout = Layout::of(ty).map_err(|_| GpuError::Unsupported {
             ty,
             reason: "no GPU layout for this type yet".into(),
         })?;
-        if rows == 0 || cols == 0 {
-            return Err(GpuError::Invalid(format!(
-                "{label}: empty matrix {rows}x{cols}"
-            )));
-        }
-        let row_bytes = Self::row_bytes(ty, cols, label)?;
-        let limit = gpu.max_binding;
         let fits = |r: usize| {
             layout
                 .bytes(r as u64, cols as u64)
@@ -174,9 +168,6 @@ impl QMatrix {
                 limit,
             });
         }
-        // Rows per part: the estimate from the per-row size, then adjusted
-        // down for the padding of the last unit / scale word, and to an even
-        // number (pairs of rows stay in one part).
         let (q1, s1) = layout.bytes(1, cols as u64).unwrap_or((1, 1));
         let est = (limit / q1.max(1)).min(limit / s1.max(1)).max(1);
         let mut per_part = usize::try_from(est).unwrap_or(usize::MAX).min(rows);
@@ -186,6 +177,54 @@ impl QMatrix {
         if per_part > 1 && per_part < rows && per_part % 2 == 1 {
             per_part -= 1;
         }
+        Ok((layout, per_part))
+    }
+
+    /// The GPU bytes [`QMatrix::upload_rows`] allocates for a `rows` x
+    /// `cols` matrix of `ty` on an adapter whose bindings hold `limit`
+    /// bytes: the same parts, each a `qs` and an `sc` buffer padded to 16
+    /// bytes. Errors as the upload does when a row can't be bound.
+    pub fn gpu_bytes_for(
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        limit: u64,
+        label: &str,
+    ) -> Result<u64, GpuError> {
+        let (layout, per_part) = Self::rows_per_part(ty, rows, cols, limit, label)?;
+        let overflow = || GpuError::Invalid(format!("{label}: size overflow"));
+        let part = |n: usize| -> Result<u64, GpuError> {
+            let (q, s) = layout.bytes(n as u64, cols as u64).ok_or_else(overflow)?;
+            Ok(q.next_multiple_of(16).max(16) + s.next_multiple_of(16).max(16))
+        };
+        let per_part = per_part.max(1);
+        let full = (rows / per_part) as u64;
+        let mut total = full.checked_mul(part(per_part)?).ok_or_else(overflow)?;
+        let rest = rows % per_part;
+        if rest > 0 {
+            total = total.checked_add(part(rest)?).ok_or_else(overflow)?;
+        }
+        Ok(total)
+    }
+
+    /// Uploads `rows` rows, row `r` given (as ggml bytes) by `row(r)`. The
+    /// rows are repacked and written piece by piece, so the host memory used
+    /// is bounded by a few [`PIECE_BYTES`] whatever the matrix size.
+    pub fn upload_rows<'a>(
+        gpu: &Gpu,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        row: impl Fn(usize) -> &'a [u8],
+        label: &str,
+    ) -> Result<QMatrix, GpuError> {
+        if rows == 0 || cols == 0 {
+            return Err(GpuError::Invalid(format!(
+                "{label}: empty matrix {rows}x{cols}"
+            )));
+        }
+        let row_bytes = Self::row_bytes(ty, cols, label)?;
+        let (layout, per_part) = Self::rows_per_part(ty, rows, cols, gpu.max_binding, label)?;
         // Rows per piece: a multiple of 8, so that pieces start on whole
         // 16-byte units and whole pairs of blocks (see `exact` below).
         let piece_rows = (PIECE_BYTES / row_bytes.max(1)).max(8) / 8 * 8;

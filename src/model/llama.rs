@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::{LlamaConfig, LoadProgress, Model, ModelError};
+use super::{GpuMemory, LlamaConfig, LoadProgress, Model, ModelError};
 use crate::gguf::GgufFile;
 use crate::gpu::{
     Gpu, GpuError, Kernels, MatIn, MatOut, Op, QMatrix, RopeKv, Step, StepParams, Tensor,
@@ -150,6 +150,159 @@ impl GpuWeights {
     }
 }
 
+impl Qkv {
+    fn gpu_bytes(&self) -> u64 {
+        self.matrices().iter().map(|m| m.gpu_bytes()).sum()
+    }
+}
+
+impl GateUp {
+    fn gpu_bytes(&self) -> u64 {
+        match self {
+            GateUp::Interleaved(m) => m.gpu_bytes(),
+            GateUp::Separate { gate, up } => gate.gpu_bytes() + up.gpu_bytes(),
+        }
+    }
+}
+
+impl GpuWeights {
+    /// Bytes the uploaded weights hold on the GPU.
+    pub(crate) fn gpu_bytes(&self) -> u64 {
+        let layers: u64 = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.attn_norm.buffer.size()
+                    + l.qkv.gpu_bytes()
+                    + l.wo.gpu_bytes()
+                    + l.ffn_norm.buffer.size()
+                    + l.gate_up.gpu_bytes()
+                    + l.w_down.gpu_bytes()
+            })
+            .sum();
+        self.embd.gpu_bytes()
+            + self.output_norm.buffer.size()
+            + self.output.as_ref().map_or(0, |m| m.gpu_bytes())
+            + layers
+    }
+
+    /// Whether some layer's gate and up projections can't be interleaved
+    /// (the graph then needs two more activation buffers).
+    fn separate_ffn(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|l| matches!(l.gate_up, GateUp::Separate { .. }))
+    }
+
+    /// The bytes [`GpuWeights::upload`] will allocate for `file` on `gpu`,
+    /// computed from the tensor table alone (the same stacking of Q/K/V and
+    /// interleaving of gate/up, the same split into parts as
+    /// [`QMatrix::upload_rows`]), and whether the FFN runs gate and up
+    /// separately. Errors like the upload when a row can't be bound.
+    pub(crate) fn estimate_bytes(
+        gpu: &Gpu,
+        file: &GgufFile,
+        config: &LlamaConfig,
+    ) -> Result<(u64, bool), ModelError> {
+        let limit = gpu.max_binding;
+        let info = |name: &str| -> Result<(GgmlType, usize, usize, u64), ModelError> {
+            let t = file.require_tensor(name)?;
+            Ok((
+                t.ty,
+                t.dims.get(1).map_or(1, |&r| r as usize),
+                t.dims[0] as usize,
+                t.n_elements,
+            ))
+        };
+        let matrix = |ty: GgmlType, rows: usize, cols: usize, label: &str| {
+            Ok::<u64, ModelError>(QMatrix::gpu_bytes_for(ty, rows, cols, limit, label)?)
+        };
+        let vector = |name: &str| -> Result<u64, ModelError> {
+            let (_, _, _, n) = info(name)?;
+            let bytes = n.saturating_mul(4);
+            gpu.check_binding(name, bytes)?;
+            Ok(bytes)
+        };
+        let single = |name: &str| -> Result<u64, ModelError> {
+            let (ty, rows, cols, _) = info(name)?;
+            matrix(ty, rows, cols, name)
+        };
+        let mut total = single("token_embd.weight")? + vector("output_norm.weight")?;
+        if !config.tied_embeddings {
+            total += single("output.weight")?;
+        }
+        let mut separate_ffn = false;
+        for l in 0..config.n_layer {
+            let n = |s: &str| format!("blk.{l}.{s}.weight");
+            let (q, k, v) = (
+                info(&n("attn_q"))?,
+                info(&n("attn_k"))?,
+                info(&n("attn_v"))?,
+            );
+            total += if q.0 == k.0 && q.0 == v.0 && q.2 == k.2 && q.2 == v.2 {
+                matrix(q.0, q.1 + k.1 + v.1, q.2, &n("attn_qkv"))?
+            } else {
+                single(&n("attn_q"))? + single(&n("attn_k"))? + single(&n("attn_v"))?
+            };
+            let (g, u) = (info(&n("ffn_gate"))?, info(&n("ffn_up"))?);
+            total += if g.0 == u.0 && g.1 == u.1 && g.2 == u.2 {
+                matrix(g.0, 2 * g.1, g.2, &n("ffn_gate_up"))?
+            } else {
+                separate_ffn = true;
+                single(&n("ffn_gate"))? + single(&n("ffn_up"))?
+            };
+            total += vector(&n("attn_norm"))?
+                + single(&n("attn_output"))?
+                + vector(&n("ffn_norm"))?
+                + single(&n("ffn_down"))?;
+        }
+        Ok((total, separate_ffn))
+    }
+}
+
+/// Bytes of the KV cache of `n_ctx` positions: keys and values of every
+/// layer, in the element type `gpu` uses. (Whether a layer fits in one
+/// binding is the session's check, when it allocates the cache.)
+pub(crate) fn kv_cache_bytes(gpu: &Gpu, config: &LlamaConfig, n_ctx: usize) -> u64 {
+    let elem = if gpu.kv_f16 { 2 } else { 4 };
+    (n_ctx as u64)
+        .saturating_mul(config.kv_dim() as u64 * elem)
+        .max(4)
+        .saturating_mul(2 * config.n_layer as u64)
+}
+
+/// An upper bound on the scratch buffers of a [`Graph`] of up to `n_batch`
+/// tokens per step: activations, logits and their readback copy, token ids,
+/// attention split partials, and the small per-op uniforms and tables.
+pub(crate) fn scratch_bytes(
+    config: &LlamaConfig,
+    n_batch: usize,
+    all_logits: bool,
+    separate_ffn: bool,
+) -> u64 {
+    let c = config;
+    let f = |n: usize| (n_batch as u64).saturating_mul(n as u64 * 4);
+    let ffn_bufs = if separate_ffn { 3 } else { 1 };
+    let act = f(c.n_embd) + 2 * f(c.q_dim()) + ffn_bufs * f(c.n_ff);
+    let logits_len = if all_logits {
+        (n_batch as u64).saturating_mul(c.vocab_size as u64)
+    } else {
+        c.vocab_size as u64
+    };
+    let logits = logits_len.saturating_mul(4);
+    // Per layer: the attention's partial results for up to 16 key splits,
+    // the RoPE frequency table, and the ops' uniforms and part tables
+    // (1 KiB is more than they take).
+    let per_layer =
+        (c.n_head * 16 * (c.head_dim + 2) * 4) as u64 + (c.rope_dim as u64 / 2) * 4 + 1024;
+    let tokens = (n_batch as u64 * 4).max(4);
+    // The step uniform, the argmax result and the output ops' tables.
+    let fixed = 16 + 4 + 1024;
+    act.saturating_add(logits.saturating_mul(2))
+        .saturating_add(per_layer.saturating_mul(c.n_layer as u64))
+        .saturating_add(tokens + fixed)
+}
+
 /// A 1-D weight (a norm) as an f32 tensor.
 fn vector(gpu: &Gpu, file: &GgufFile, name: &str) -> Result<Tensor, ModelError> {
     let t = file.require_tensor(name)?;
@@ -218,7 +371,35 @@ pub struct OpTime {
 impl Graph {
     /// Builds the graph for up to `n_batch` tokens per step and `n_ctx`
     /// positions. `all_logits` allocates logits for every token of a step.
+    /// An allocation the adapter can't make is
+    /// [`ModelError::OutOfGpuMemory`], with the model's numbers.
     pub(crate) fn new(
+        gpu: &Arc<Gpu>,
+        kernels: &Kernels,
+        config: &LlamaConfig,
+        weights: &GpuWeights,
+        n_ctx: usize,
+        n_batch: usize,
+        all_logits: bool,
+    ) -> Result<Graph, ModelError> {
+        let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let graph = Self::build(gpu, kernels, config, weights, n_ctx, n_batch, all_logits);
+        if pollster::block_on(scope.pop()).is_some() {
+            let needed = GpuMemory {
+                weights: weights.gpu_bytes(),
+                kv_cache: kv_cache_bytes(gpu, config, n_ctx),
+                scratch: scratch_bytes(config, n_batch, all_logits, weights.separate_ffn()),
+            };
+            return Err(ModelError::OutOfGpuMemory {
+                needed,
+                n_ctx,
+                budget: None,
+            });
+        }
+        graph
+    }
+
+    fn build(
         gpu: &Arc<Gpu>,
         kernels: &Kernels,
         config: &LlamaConfig,
@@ -242,10 +423,7 @@ impl Graph {
         let att = act(c.q_dim(), "att")?;
         let hidden = act(c.n_ff, "hidden")?;
         // Only when gate and up have different types (no fused SwiGLU).
-        let separate_ffn = weights
-            .layers
-            .iter()
-            .any(|l| matches!(l.gate_up, GateUp::Separate { .. }));
+        let separate_ffn = weights.separate_ffn();
         let (gate, up) = if separate_ffn {
             (Some(act(c.n_ff, "gate")?), Some(act(c.n_ff, "up")?))
         } else {
@@ -257,6 +435,15 @@ impl Graph {
             c.vocab_size
         };
         let logits = Tensor::new(gpu, logits_len, "logits")?;
+        let staging_bytes = (logits_len * 4) as u64;
+        if staging_bytes > gpu.limits.max_buffer_size {
+            return Err(GpuError::TooLarge {
+                what: "logits readback".into(),
+                bytes: staging_bytes,
+                limit: gpu.limits.max_buffer_size,
+            }
+            .into());
+        }
         let tokens = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("tokens"),
             size: (n_batch * 4) as u64,
@@ -271,7 +458,7 @@ impl Graph {
         });
         let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: (logits_len * 4) as u64,
+            size: staging_bytes,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });

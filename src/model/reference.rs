@@ -86,13 +86,17 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
 }
 
 /// ggml's "normal" RoPE (the llama architecture's): rotates adjacent pairs.
-pub fn rope(head: &mut [f32], pos: usize, rope_dim: usize, base: f32) {
-    for i in (0..rope_dim).step_by(2) {
-        let theta = pos as f32 * base.powf(-(i as f32) / rope_dim as f32);
+/// Pair `i < inv_freq.len()` (dims `2i`, `2i + 1`) turns by
+/// `pos * inv_freq[i]`, as on the GPU; the dims past `2 * inv_freq.len()`
+/// are left as they are. Pass [`LlamaConfig::rope_inv_freq`], which carries
+/// the model's base, linear scaling and per-pair frequency factors.
+pub fn rope(head: &mut [f32], pos: usize, inv_freq: &[f32]) {
+    for (i, f) in inv_freq.iter().enumerate() {
+        let theta = pos as f32 * f;
         let (s, c) = theta.sin_cos();
-        let (a, b) = (head[i], head[i + 1]);
-        head[i] = a * c - b * s;
-        head[i + 1] = a * s + b * c;
+        let (a, b) = (head[2 * i], head[2 * i + 1]);
+        head[2 * i] = a * c - b * s;
+        head[2 * i + 1] = a * s + b * c;
     }
 }
 
@@ -160,7 +164,7 @@ impl ReferenceModel {
             let mut k = layer.wk.matvec(&xn);
             let v = layer.wv.matvec(&xn);
             for h in q.chunks_exact_mut(hd).chain(k.chunks_exact_mut(hd)) {
-                rope(h, pos, c.rope_dim, c.rope_base);
+                rope(h, pos, &c.rope_inv_freq);
             }
             cache.k[l].extend_from_slice(&k);
             cache.v[l].extend_from_slice(&v);

@@ -33,6 +33,15 @@ pub struct SynthSpec {
     pub embd_ty: Option<GgmlType>,
     pub tied_embeddings: bool,
     pub rope_base: f32,
+    /// `rope.dimension_count`: leading dims of each head that RoPE rotates
+    /// (`None` = the whole head).
+    pub rope_dim: Option<usize>,
+    /// Linear RoPE scaling (`rope.scaling.type` = `linear`,
+    /// `rope.scaling.factor`); `None` writes neither key.
+    pub rope_scale: Option<f32>,
+    /// Per-pair frequency factors written as the `rope_freqs.weight` tensor
+    /// (F32, `rope_dim / 2` values), Llama 3.1's RoPE scaling.
+    pub rope_freq_factors: Option<Vec<f32>>,
     pub n_ctx_train: usize,
     pub seed: u64,
 }
@@ -51,6 +60,9 @@ impl SynthSpec {
             embd_ty: None,
             tied_embeddings: true,
             rope_base: 10_000.0,
+            rope_dim: None,
+            rope_scale: None,
+            rope_freq_factors: None,
             n_ctx_train: 512,
             seed,
         }
@@ -70,6 +82,9 @@ impl SynthSpec {
             embd_ty: None,
             tied_embeddings: true,
             rope_base: 500_000.0,
+            rope_dim: None,
+            rope_scale: None,
+            rope_freq_factors: None,
             n_ctx_train: 131_072,
             seed,
         }
@@ -117,6 +132,15 @@ pub fn synth_llama(spec: &SynthSpec) -> Result<GgufWriter, SynthError> {
         )));
     }
     let head_dim = s.n_embd / s.n_head;
+    let rope_dim = s.rope_dim.unwrap_or(head_dim);
+    if let Some(f) = &s.rope_freq_factors
+        && f.len() != rope_dim / 2
+    {
+        return Err(SynthError::Shape(format!(
+            "{} RoPE frequency factors for rope_dim {rope_dim}",
+            f.len()
+        )));
+    }
     let mut w = GgufWriter::new();
     let arch = "llama";
     let u32v = |v: usize| Value::U32(v as u32);
@@ -128,8 +152,15 @@ pub fn synth_llama(spec: &SynthSpec) -> Result<GgufWriter, SynthError> {
     w.add_metadata(format!("{arch}.feed_forward_length"), u32v(s.n_ff));
     w.add_metadata(format!("{arch}.attention.head_count"), u32v(s.n_head));
     w.add_metadata(format!("{arch}.attention.head_count_kv"), u32v(s.n_head_kv));
-    w.add_metadata(format!("{arch}.rope.dimension_count"), u32v(head_dim));
+    w.add_metadata(format!("{arch}.rope.dimension_count"), u32v(rope_dim));
     w.add_metadata(format!("{arch}.rope.freq_base"), Value::F32(s.rope_base));
+    if let Some(factor) = s.rope_scale {
+        w.add_metadata(
+            format!("{arch}.rope.scaling.type"),
+            Value::String("linear".into()),
+        );
+        w.add_metadata(format!("{arch}.rope.scaling.factor"), Value::F32(factor));
+    }
     w.add_metadata(
         format!("{arch}.attention.layer_norm_rms_epsilon"),
         Value::F32(1e-5),
@@ -198,6 +229,14 @@ pub fn synth_llama(spec: &SynthSpec) -> Result<GgufWriter, SynthError> {
         s.embd_ty.unwrap_or(s.ty),
     )?;
     norm(&mut w, "output_norm.weight", s.n_embd, 0.4)?;
+    if let Some(f) = &s.rope_freq_factors {
+        w.add_tensor(
+            "rope_freqs.weight",
+            &[f.len() as u64],
+            GgmlType::F32,
+            quant::quantize(GgmlType::F32, f)?,
+        )?;
+    }
     if !s.tied_embeddings {
         matrix(&mut w, "output.weight", s.n_embd, s.vocab_size, s.ty)?;
     }

@@ -43,7 +43,11 @@ pub enum SessionError {
 /// Sizes of a session.
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
-    /// Positions in the KV cache; 0 = the model's training context, capped at 4096.
+    /// Positions in the KV cache. 0 = the model's training context (its
+    /// `{arch}.context_length` metadata) capped at
+    /// [`DEFAULT_MAX_N_CTX`](crate::model::DEFAULT_MAX_N_CTX); any other value
+    /// overrides it (and may exceed the training context). Feeding past it
+    /// is [`ModelError::ContextFull`].
     pub n_ctx: usize,
     /// Most tokens run through the graph in one step (prefill chunk size).
     pub n_batch: usize,
@@ -72,10 +76,7 @@ pub struct Session {
 impl Session {
     pub fn new(model: &Model, opts: &SessionOptions) -> Result<Session, SessionError> {
         let m = &model.inner;
-        let n_ctx = match opts.n_ctx {
-            0 => m.config.n_ctx_train.min(4096),
-            n => n,
-        };
+        let n_ctx = model.session_n_ctx(opts.n_ctx);
         let graph = Graph::new(
             &m.gpu,
             &m.kernels,
