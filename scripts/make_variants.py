@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Makes quantization variants of the test model with llama.cpp's own
 quantizer, for checks that go beyond the test suite (perplexity and greedy
-decoding of each quant type; see scripts/variants.sh).
+decoding of each quant type; see scripts/variants.py).
 
 Requirements: the test model (models/fetch.sh) and llama-cpp-python
 (`pip install llama-cpp-python`, which builds llama.cpp from source: about

@@ -8,9 +8,16 @@
 # 2. Fetches the test model (models/fetch.sh; a no-op when it is there).
 # 3. Runs `cargo fmt --check` and `cargo clippy` when those are installed,
 #    so style failures show up fast.
-# 4. Runs `cargo test --release` with the given arguments and exits with its
-#    status.
+# 4. Runs `cargo test --release` with the given arguments.
+# 5. Where llama.cpp's Python API is installed (`pip install
+#    llama-cpp-python gguf`; set TEST_SH_LLAMA_CPP=0 to skip), the checks
+#    that need its quantizer: makes the Q8_0, Q4_K_M and Q6_K requantizations
+#    of the test model (models/, not committed) and checks their perplexity
+#    and greedy decoding against llama.cpp's (scripts/variants.py), then the
+#    synthetic model in every K-quant type (scripts/synth_kquants.py).
+#    Without it, says so and stops after step 4.
 #
+# Exits with the first failing step's status.
 # Safe to run repeatedly and from any directory. With TEST_SH_DRY_RUN=1 it
 # does steps 1 and 2 and prints the cargo commands instead of running them.
 set -euo pipefail
@@ -52,5 +59,15 @@ if [ "${TEST_SH_DRY_RUN:-0}" = 1 ]; then
     run cargo test --release "$@"
     exit 0
 fi
-say "+ cargo test --release $*"
-exec cargo test --release "$@"
+run cargo test --release "$@"
+
+if [ "${TEST_SH_LLAMA_CPP:-1}" = 0 ]; then
+    exit 0
+fi
+if ! python3 -c 'import llama_cpp, gguf' >/dev/null 2>&1; then
+    say "llama-cpp-python not installed: skipping the checks against llama.cpp's quantizer (scripts/variants.py, scripts/synth_kquants.py)"
+    exit 0
+fi
+run python3 scripts/make_variants.py Q8_0 Q4_K_M Q6_K
+run python3 scripts/variants.py --greedy --only Q4_1,Q8_0,Q4_K_M,Q6_K
+run python3 scripts/synth_kquants.py

@@ -10,7 +10,7 @@ tests/data/perplexity.json (llama-perplexity itself) and
 tests/data/perplexity_llama_cpp.json (scripts/llama_cpp_perplexity.py).
 Usage, from anywhere:
 
-    python3 scripts/variants.py [--ctx 128] [--cpu-reference] [--greedy] [-- extra args for the example]
+    python3 scripts/variants.py [--ctx 128] [--cpu-reference] [--greedy] [--only Q8_0,Q6_K] [-- extra args for the example]
 
 Prints a Markdown table: type, file size, the tensor types in the file,
 rewind's perplexity, with `--cpu-reference` also that of rewind's naive f32
@@ -20,7 +20,10 @@ difference from llama.cpp.
 
 With `--greedy`, also greedy decoding against llama.cpp's runs of the 8
 test prompts of tests/data/smollm2_greedy.json, made for every variant by
-scripts/llama_cpp_greedy.py (examples/greedy_check.rs). A step is a *near
+scripts/llama_cpp_greedy.py into models/.cache/greedy_llama_cpp.json, or
+where that hasn't been run, the runs kept in
+tests/data/greedy_variants_llama_cpp.json (Q8_0, Q4_K_M, Q6_K) and
+tests/data/smollm2_greedy.json (Q4_1) (examples/greedy_check.rs). A step is a *near
 tie* when llama.cpp's top two logits are less than max(0.25, the largest
 change of its top logits between its own flash-attention settings at that
 step) apart: 0.25 covers llama.cpp's 8-bit activation rounding (the Q4_1
@@ -30,8 +33,9 @@ the argmax must equal llama.cpp's at every step that isn't a near tie;
 free-running, the tokens must be identical up to the end-of-turn token or
 the first near tie. The column gives the prompts whose free run agrees and
 the teacher-forced steps that agree out of those compared; a step that
-disagrees is printed with rewind's two logits there (with `--cpu-reference`,
-also those of its f32 CPU forward).
+disagrees is printed with rewind's two logits there and those of its f32
+CPU forward; it fails the check unless that exact forward picks what
+rewind's GPU picks (then the difference is llama.cpp's rounding).
 
 Exits non-zero when a variant fails to run, when a greedy check fails, when the GPU and the CPU
 reference differ by more than 0.1% (both compute in f32 from the same
@@ -78,14 +82,24 @@ def main(argv):
         n_ctx = own[own.index("--ctx") + 1]
     cpu_reference = "--cpu-reference" in own
     greedy = "--greedy" in own
+    only = own[own.index("--only") + 1].split(",") if "--only" in own else None
     made = os.path.join(ROOT, "models", ".cache", "greedy_llama_cpp.json")
+    kept = {
+        "Q4_1": os.path.join(ROOT, "tests", "data", "smollm2_greedy.json"),
+        **{t: os.path.join(ROOT, "tests", "data", "greedy_variants_llama_cpp.json") for t in ("Q8_0", "Q4_K_M", "Q6_K")},
+    }
     official = load("perplexity.json")["final_estimate_ppl"]
     more = load("perplexity_llama_cpp.json")["ppl"]
     models = sorted(
         name[len(PREFIX) : -len(".gguf")]
         for name in os.listdir(os.path.join(ROOT, "models"))
         if name.startswith(PREFIX) and name.endswith(".gguf")
+        and (only is None or name[len(PREFIX) : -len(".gguf")] in only)
     )
+    missing = sorted(set(only or []) - set(models))
+    if missing:
+        print(f"variants not in models/: {', '.join(missing)} (scripts/make_variants.py makes them)", file=sys.stderr)
+        return 1
     subprocess.run(
         ["cargo", "build", "--release", "--quiet", "--example", "perplexity", "--example", "greedy_check"],
         cwd=ROOT,
@@ -127,10 +141,13 @@ def main(argv):
             cpu_cell = f"{cpu:.4f}"
             failed |= abs(got - cpu) / cpu > REFERENCE_TOLERANCE
         greedy_cell = ""
-        if greedy:
+        reference = made if os.path.isfile(made) else kept.get(t)
+        if greedy and reference is None:
+            greedy_cell = " no llama.cpp run (scripts/llama_cpp_greedy.py) |"
+            failed = True
+        elif greedy:
             r = subprocess.run(
-                [greedy_exe, "-m", path, "--reference", made, "--runs", t]
-                + (["--cpu-reference"] if cpu_reference else []),
+                [greedy_exe, "-m", path, "--reference", reference, "--runs", t, "--cpu-reference"],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,

@@ -261,6 +261,8 @@ def main():
     ap.add_argument("--examples", type=int, default=0, help="use only this many training examples (0: all)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--reset-lr-scale", type=float, default=200.0,
+                    help="learning rate of the new [RESET] row, as a multiple of --lr")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -285,7 +287,15 @@ def main():
     trainable = [p for p in rm.parameters() if p.requires_grad]
     print(f"{len(rows)} examples; training {sum(p.numel() for p in trainable) / 1e6:.1f}M parameters "
           f"(top {args.train_layers} blocks, final norm, [RESET] row)")
-    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.0)
+    # The [RESET] row starts from scratch (the mean row) while everything
+    # else is pretrained: it gets its own, much larger learning rate. (Scaling
+    # its gradient instead would do nothing: Adam normalizes the step size.)
+    others = [p for p in trainable if p is not rm.reset_row]
+    opt = torch.optim.AdamW(
+        [{"params": others, "scale": 1.0}, {"params": [rm.reset_row], "scale": args.reset_lr_scale}],
+        lr=args.lr,
+        weight_decay=0.0,
+    )
 
     t1 = time.time()
     step, ema, i = 0, None, 0
@@ -302,12 +312,10 @@ def main():
         frac = min(1.0, (time.time() - t1) / (args.minutes * 60)) if args.steps >= 100000 else step / est_steps
         lr = args.lr * min(1.0, (step + 1) / 20) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["scale"]
         loss = rm.loss(ids, mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        # the [RESET] row learns 20x faster than the pretrained weights
-        rm.reset_row.grad.mul_(20.0)
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         step += 1
