@@ -137,7 +137,7 @@ def main(argv):
         cwd=ROOT,
         check=True,
     )
-    exe = os.path.join(ROOT, "target", "release", "examples")
+    exe = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "examples")
     if "--compare-only" in argv:
         with open(DATA) as f:
             doc = json.load(f)

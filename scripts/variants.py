@@ -105,8 +105,8 @@ def main(argv):
         cwd=ROOT,
         check=True,
     )
-    greedy_exe = os.path.join(ROOT, "target", "release", "examples", "greedy_check")
-    exe = os.path.join(ROOT, "target", "release", "examples", "perplexity")
+    greedy_exe = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "examples", "greedy_check")
+    exe = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "examples", "perplexity")
     text = os.path.join(ROOT, "tests", "data", "perplexity-text.txt")
     rows, failed = [], False
     def ppl(path, *flags):
