@@ -21,7 +21,7 @@ weights needed).
 4. Exports a GGUF (Q8_0 by default) with SmolLM2's metadata and chat
    template and the extended vocabulary, to models/ (not committed).
 
-    python training/finetune_smollm2.py --minutes 90                # the full run
+    python training/finetune_smollm2.py --minutes 22                # the run of training/README.md
     python training/finetune_smollm2.py --steps 3 --examples 64     # a smoke run
 """
 
@@ -257,7 +257,7 @@ def main():
     ap.add_argument("--type", choices=list(QTYPES), default="q8_0")
     ap.add_argument("--train-layers", type=int, default=10)
     ap.add_argument("--steps", type=int, default=100000, help="upper bound; --minutes usually ends the run")
-    ap.add_argument("--minutes", type=float, default=85.0, help="training wall time (export not counted)")
+    ap.add_argument("--minutes", type=float, default=22.0, help="training wall time (export not counted)")
     ap.add_argument("--examples", type=int, default=0, help="use only this many training examples (0: all)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=5e-5)
