@@ -119,6 +119,12 @@ def write_gguf(model: Llama, tokenizer_json: Path, out: Path, qtype: str, name: 
     w.add_file_type(FILE_TYPES[qtype])
     w.add_vocab_size(cfg.vocab_size)
     add_vocab(w, tokenizer_json)
+    write_tensors(w, model, qtype)
+
+
+def write_tensors(w: gguf.GGUFWriter, model, qtype: str) -> None:
+    """Adds `model`'s tensors to `w` (vectors in f32, matrices in `qtype`)
+    and writes and closes the file."""
     for tname, arr in tensors_of(model):
         if arr.ndim == 1 or qtype == "f32":
             w.add_tensor(tname, arr)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from common import DEFAULT_SYSTEM, IM_END, IM_START, RESET, ROOT, WORK, Config, Llama, read_jsonl
-from export_gguf import QTYPES, load_state, tensors_of
+from export_gguf import QTYPES, load_state, write_tensors
 
 SRC = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -236,18 +236,7 @@ def export(rm: ResetModel, r: gguf.GGUFReader, tk, out: Path, qtype: str):
     w.add_chat_template(field(r, "tokenizer.chat_template"))
     with torch.no_grad():
         base.embd.weight = torch.nn.Parameter(rm.weight().detach().clone())
-    for name, arr in tensors_of(base):
-        if arr.ndim == 1 or qtype == "f32":
-            w.add_tensor(name, arr)
-        elif qtype == "f16":
-            w.add_tensor(name, arr.astype(np.float16))
-        else:
-            q = gguf.quants.quantize(arr, QTYPES[qtype])
-            w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=QTYPES[qtype])
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    write_tensors(w, base, qtype)
 
 
 def main():

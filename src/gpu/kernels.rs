@@ -40,12 +40,24 @@ fn type_snippet(ty: GgmlType) -> Option<&'static str> {
         GgmlType::Q4_0 => include_str!("../../shaders/q_q4_0.wgsl"),
         GgmlType::Q4_1 => include_str!("../../shaders/q_q4_1.wgsl"),
         GgmlType::BF16 => include_str!("../../shaders/q_bf16.wgsl"),
-        GgmlType::Q5_0 => include_str!("../../shaders/q_q5_0.wgsl"),
-        GgmlType::Q5_1 => include_str!("../../shaders/q_q5_1.wgsl"),
+        GgmlType::Q5_0 => concat!(
+            include_str!("../../shaders/q_parts.wgsl"),
+            include_str!("../../shaders/q_q5_0.wgsl")
+        ),
+        GgmlType::Q5_1 => concat!(
+            include_str!("../../shaders/q_parts.wgsl"),
+            include_str!("../../shaders/q_q5_1.wgsl")
+        ),
         GgmlType::Q2_K => include_str!("../../shaders/q_q2_k.wgsl"),
         GgmlType::Q3_K => include_str!("../../shaders/q_q3_k.wgsl"),
-        GgmlType::Q4_K => include_str!("../../shaders/q_q4_k.wgsl"),
-        GgmlType::Q5_K => include_str!("../../shaders/q_q5_k.wgsl"),
+        GgmlType::Q4_K => concat!(
+            include_str!("../../shaders/q_parts.wgsl"),
+            include_str!("../../shaders/q_q4_k.wgsl")
+        ),
+        GgmlType::Q5_K => concat!(
+            include_str!("../../shaders/q_parts.wgsl"),
+            include_str!("../../shaders/q_q5_k.wgsl")
+        ),
         GgmlType::Q6_K => include_str!("../../shaders/q_q6_k.wgsl"),
         _ => return None,
     })
