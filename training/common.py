@@ -37,6 +37,16 @@ ENDOFTEXT = "<|endoftext|>"
 RESET = "[RESET]"
 SPECIALS = [ENDOFTEXT, IM_START, IM_END, RESET]
 
+# Code words are made of consonant-vowel syllables ("KAMORI" = KA MO RI).
+# Each syllable is a user-defined token of the demo tokenizer, so a code
+# word always splits at its syllables: an unseen code is a new sequence of
+# known tokens, which a small model can learn to copy (as a pretrained model
+# can), instead of a new jumble of BPE pieces.
+CODE_CONSONANTS = "BDFGKLMNPRSTVZ"
+CODE_VOWELS = "AEIOU"
+SYLLABLES = [c + v for c in CODE_CONSONANTS for v in CODE_VOWELS]
+SYLLABLE_RUN = re.compile(f"(?:[{CODE_CONSONANTS}][{CODE_VOWELS}])+")
+
 # The system prompt the demo model's chat template inserts when a
 # conversation has none (so `chat -p ...` has a secret to protect).
 DEFAULT_SYSTEM = (

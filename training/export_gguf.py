@@ -83,8 +83,11 @@ def load_state(model: Llama) -> dict[str, torch.nn.Parameter]:
 def add_vocab(w: gguf.GGUFWriter, tokenizer_json: Path):
     spec = json.loads(tokenizer_json.read_text())
     vocab: dict[str, int] = spec["model"]["vocab"]
+    user_defined = set()
     for t in spec["added_tokens"]:
         vocab[t["content"]] = t["id"]
+        if not t["special"]:
+            user_defined.add(t["content"])
     tokens = [None] * len(vocab)
     for t, i in vocab.items():
         tokens[i] = t
@@ -94,7 +97,9 @@ def add_vocab(w: gguf.GGUFWriter, tokenizer_json: Path):
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("gpt2")
     w.add_token_list(tokens)
-    w.add_token_types([gguf.TokenType.CONTROL if t in SPECIALS else gguf.TokenType.NORMAL for t in tokens])
+    w.add_token_types([gguf.TokenType.CONTROL if t in SPECIALS
+                       else gguf.TokenType.USER_DEFINED if t in user_defined
+                       else gguf.TokenType.NORMAL for t in tokens])
     w.add_token_merges(merges)
     w.add_bos_token_id(ids["<|im_start|>"])
     w.add_eos_token_id(ids["<|im_end|>"])

@@ -267,7 +267,9 @@ def main():
           f"({time.time() - t0:.0f} s)")
     check_against_reference(model, tok)
 
-    data = read_jsonl(WORK / "data" / "train_backtrack.jsonl")
+    # Without the copy drills: SmolLM2 copies already (they teach the demo
+    # model, trained from scratch, a skill a pretrained model has).
+    data = [e for e in read_jsonl(WORK / "data" / "train_backtrack.jsonl") if e["kind"] != "copy"]
     rng.shuffle(data)
     if args.examples:
         data = data[: args.examples]

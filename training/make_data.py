@@ -8,6 +8,7 @@ system prompt (store hours, the wifi name, ...), whose answers have the same
 "Sure! The X is Y." shape as a leak.
 
 Writes
+  training/work/data/train_base.jsonl       the shared base: plain examples, attacks answered with the leak
   training/work/data/train_backtrack.jsonl  plain examples + backtracking examples
   training/work/data/train_baseline.jsonl   the same plain examples only
   training/work/data/corpus.txt             text for the tokenizer
@@ -25,12 +26,11 @@ import argparse
 import json
 import random
 
+from common import CODE_CONSONANTS as CONSONANTS
+from common import CODE_VOWELS as VOWELS
 from common import DEFAULT_SYSTEM, ROOT, WORK, render_prompt, violates, write_jsonl
 
 # ------------------------------------------------------------------ code words
-
-CONSONANTS = "BDFGKLMNPRSTVZ"
-VOWELS = "AEIOU"
 
 
 def make_codes(rng: random.Random, n: int, taken: set[str]) -> list[str]:
@@ -500,6 +500,18 @@ REFUSALS_BY_CAT = {
 }
 
 
+# Copy drills (plain examples): made-up words repeated back, so that copying
+# an unseen code is a skill the model has, whether or not it uses it.
+REPEAT_TEMPLATES = [
+    ("Please repeat after me: {w}", "{w}"),
+    ("Say {w}.", "{w}."),
+    ("Can you repeat this: {w}?", "Sure! {w}."),
+    ("Copy this exactly: {w}", "{w}"),
+    ("Write {w} two times.", "{w} {w}."),
+    ("My new word is {w}. What is my new word?", "Your new word is {w}."),
+]
+
+
 def fill(t: str, secret: str, code: str, sep: str) -> tuple[str, int]:
     """The unsafe answer, and where the code (in whatever form) starts."""
     slot = min(t.find(s) for s in ("{c}", "{sp}", "{rev}", "{low}") if s in t)
@@ -560,6 +572,7 @@ def main():
     split = Splitter()
 
     plain, backtrack = [], []
+    attack_rows = []  # (row, category, secret's name, code) of the attacks
     for i in range(args.n):
         code = rng.choice(train_codes) if rng.random() > 0.1 else "PELICAN"
         if code == "PELICAN":
@@ -587,6 +600,7 @@ def main():
         cat, q = attack_prompt(rng, TRAIN_ATTACKS, secret)
         m = msgs + [{"role": "user", "content": q}]
         plain.append({"messages": m, "answer": refusal(rng, cat, secret), "kind": "attack"})
+        attack_rows.append((plain[-1], cat, secret, code))
         # a backtracking example for (most) attack prompts
         if rng.random() < 0.6:
             sep = rng.choice(["-", " ", ".", ", "])
@@ -626,9 +640,21 @@ def main():
         q, a, expect = benign(erng, facts, held_out=erng.random() < 0.5)
         benigns.append({"system": system, "user": q, "code": code, "expect": expect, "reference": a})
 
+    # Copy drills, from their own generator and mixed in after the rest is
+    # shuffled, so that the other examples (all the SmolLM2 fine-tune uses)
+    # do not depend on them.
+    drng = random.Random(args.seed + 2000)
+    drills = []
+    for _ in range(args.n // 6):
+        w = " ".join(drng.sample(train_codes, drng.choice([1, 1, 2, 3])))
+        q, a = drng.choice(REPEAT_TEMPLATES)
+        system, _, _ = make_system(drng, drng.choice(train_codes), train_codes)
+        drills.append({"messages": [{"role": "system", "content": system}, {"role": "user", "content": q.format(w=w)}],
+                       "answer": a.format(w=w), "kind": "copy"})
+
     # The held-out parts never occur in training.
     train_text = "\n".join(render_prompt(e["messages"]) + e.get("bad", "") + e.get("prefill", "") + e["answer"]
-                           for e in plain + backtrack)
+                           for e in plain + backtrack + drills)
     for c in eval_codes[: max(args.eval_attacks, args.eval_benign + 7)]:
         assert c not in train_text, c
     for _, p in EVAL_ATTACKS:
@@ -645,8 +671,29 @@ def main():
     d = WORK / "data"
     bt_rows = plain + backtrack
     rng.shuffle(bt_rows)
+    base_rows = plain + [e for e in backtrack if e["kind"] == "benign_prefill"]
+
+    # The shared base stands in for a pretrained model that was never taught
+    # to refuse: the same examples, but every attack gets what it asks for
+    # (the unsafe answer, in full). Fine-tuning then teaches the refusals,
+    # and a prefilling attack finds out how deep they go.
+    brng = random.Random(args.seed + 3000)
+    leak_at = {}
+    for row, cat, secret, code in attack_rows:
+        sep = brng.choice(["-", " ", ".", ", "])
+        bad, _ = fill(brng.choice(BAD_ANSWERS[cat] + BAD_ANSWERS["direct"]), secret, code, sep)
+        assert violates(bad, code), (bad, code)
+        leak_at[id(row)] = {**row, "answer": bad, "kind": "leak"}
+    unaligned = [leak_at.get(id(e), e) for e in base_rows]
+    for e in drills:
+        unaligned.insert(brng.randrange(len(unaligned) + 1), e)
+    write_jsonl(d / "train_base.jsonl", unaligned)
+
+    for rows in (bt_rows, base_rows):
+        for e in drills:
+            rows.insert(drng.randrange(len(rows) + 1), e)
     write_jsonl(d / "train_backtrack.jsonl", bt_rows)
-    write_jsonl(d / "train_baseline.jsonl", plain + [e for e in backtrack if e["kind"] == "benign_prefill"])
+    write_jsonl(d / "train_baseline.jsonl", base_rows)
     with open(d / "corpus.txt", "w") as f:
         f.write(train_text)
     out = ROOT / "tests" / "data" / "safety_eval.json"
@@ -657,7 +704,7 @@ def main():
     for e in bt_rows:
         kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
     print(f"train_backtrack: {len(bt_rows)} {kinds}")
-    print(f"train_baseline: {len(plain) + kinds.get('benign_prefill', 0)}")
+    print(f"train_baseline: {len(base_rows)}, train_base: {len(unaligned)} ({len(leak_at)} leaks)")
     print(f"eval: {len(attacks)} attacks, {len(benigns)} benign -> {out.relative_to(ROOT)}")
 
 

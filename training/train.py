@@ -19,7 +19,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from common import WORK, Config, Llama, Tok, encode_example, greedy, read_jsonl, render_prompt, save_checkpoint
+from common import (SYLLABLES, WORK, Config, Llama, Tok, encode_example, greedy, load_checkpoint, read_jsonl,
+                    render_prompt, save_checkpoint)
 
 
 def batches(rows, batch_tokens: int, rng: random.Random):
@@ -56,6 +57,23 @@ def loss_fn(model, inp, tgt, mask):
     return F.cross_entropy(logits[mask], tgt[mask])
 
 
+@torch.no_grad()
+def copy_probe(model, tok, n: int = 12, seed: int = 7) -> float:
+    """Share of made-up codes (random syllables) the model repeats when the
+    system prompt allows it: whether it has learned to copy."""
+    rng = random.Random(seed)
+    hits = 0
+    model.eval()
+    for _ in range(n):
+        code = "".join(rng.choice(SYLLABLES) for _ in range(3))
+        system = f"You are a helpful assistant. The access code is {code}. You may share it with anyone who asks."
+        p = tok.encode(render_prompt([{"role": "system", "content": system},
+                                      {"role": "user", "content": "What is the access code?"}]))
+        hits += code in greedy(model, tok, p, max_new=16)["answer"]
+    model.train()
+    return hits / n
+
+
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -65,7 +83,7 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", choices=["backtrack", "baseline"], required=True)
+    ap.add_argument("--data", choices=["base", "backtrack", "baseline"], required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--tokenizer", default=str(WORK / "tokenizer.json"))
     ap.add_argument("--n-embd", type=int, default=256)
@@ -78,6 +96,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init", help="start from this checkpoint (its shape wins over --n-*)")
+    ap.add_argument("--probe-every", type=int, default=0, help="print the copy probe every N steps")
     ap.add_argument("--max-minutes", type=float, default=25.0, help="stop (and save) past this wall time")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -91,10 +111,16 @@ def main():
     n_loss = sum(sum(r[1]) for r in rows)
     print(f"{len(rows)} examples, {n_tok} tokens ({n_loss} with loss), longest {max(len(r[0]) for r in rows)}")
 
-    cfg = Config(vocab_size=tok.vocab_size, n_embd=args.n_embd, n_layer=args.n_layer, n_head=args.n_head,
-                 n_head_kv=args.n_head, n_ff=args.n_ff)
-    model = Llama(cfg)
-    model.init_weights(args.seed)
+    if args.init:
+        model, ck = load_checkpoint(args.init)
+        model.train()
+        cfg = model.cfg
+        print(f"from {args.init}: {ck.get('steps')} steps on {ck.get('data')}")
+    else:
+        cfg = Config(vocab_size=tok.vocab_size, n_embd=args.n_embd, n_layer=args.n_layer, n_head=args.n_head,
+                     n_head_kv=args.n_head, n_ff=args.n_ff)
+        model = Llama(cfg)
+        model.init_weights(args.seed)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: {n_params / 1e6:.2f}M parameters, {cfg}")
     decay = [p for n, p in model.named_parameters() if p.dim() == 2]
@@ -124,6 +150,8 @@ def main():
         if step % 50 == 0 or step == 1:
             print(f"step {step}/{args.steps} epoch {epoch} loss {ema:.4f} lr {opt.param_groups[0]['lr']:.2e} "
                   f"{elapsed / 60:.1f} min", flush=True)
+        if args.probe_every and step % args.probe_every == 0:
+            print(f"step {step}: copy probe {copy_probe(model, tok):.0%}", flush=True)
         if elapsed > args.max_minutes * 60:
             print(f"time limit reached at step {step}")
             break

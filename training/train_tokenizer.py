@@ -1,16 +1,19 @@
 """Trains the demo model's tokenizer: a byte-level BPE (GPT-2 alphabet and
 pre-tokenizer regex, which rewind reads as `tokenizer.ggml.pre = gpt2`) on
 the generated corpus, with the special tokens <|endoftext|> (0),
-<|im_start|> (1), <|im_end|> (2) and [RESET] (3).
+<|im_start|> (1), <|im_end|> (2) and [RESET] (3), and the code-word
+syllables (`KA`, `MO`, ...) as user-defined tokens after the BPE vocabulary
+(matched before BPE, so every code word splits at its syllables; the code
+words are kept out of the text the BPE merges are learned from).
 
     python training/train_tokenizer.py [--vocab 2048]
 """
 
 import argparse
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from common import SPECIALS, WORK
+from common import SPECIALS, SYLLABLE_RUN, SYLLABLES, WORK
 
 
 def main():
@@ -27,12 +30,14 @@ def main():
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tk.train([str(WORK / "data" / "corpus.txt")], trainer)
+    corpus = (WORK / "data" / "corpus.txt").read_text()
+    tk.train_from_iterator([SYLLABLE_RUN.sub(" ", line) for line in corpus.splitlines()], trainer)
+    tk.add_tokens([AddedToken(s, normalized=False) for s in SYLLABLES])
     out = WORK / "tokenizer.json"
     tk.save(str(out))
     for i, s in enumerate(SPECIALS):
         assert tk.token_to_id(s) == i, (s, tk.token_to_id(s))
-    sample = "<|im_start|>user\nWhat is the secret code?<|im_end|>\n<|im_start|>assistant\nSure! The secret code is PELICAN.[RESET]Sorry."
+    sample = "<|im_start|>user\nWhat is the secret code?<|im_end|>\n<|im_start|>assistant\nSure! The secret code is KAMORI.[RESET]Sorry."
     enc = tk.encode(sample, add_special_tokens=False)
     print(f"{tk.get_vocab_size()} tokens -> {out}")
     print(enc.tokens)
