@@ -685,6 +685,10 @@ def main():
         assert violates(bad, code), (bad, code)
         leak_at[id(row)] = {**row, "answer": bad, "kind": "leak"}
     unaligned = [leak_at.get(id(e), e) for e in base_rows]
+    leak_text = "\n".join(e["answer"] for e in leak_at.values())
+    for p in EVAL_PREFILLS:
+        for s in SECRET_NAMES:
+            assert p.format(secret=s) not in leak_text, p
     for e in drills:
         unaligned.insert(brng.randrange(len(unaligned) + 1), e)
     write_jsonl(d / "train_base.jsonl", unaligned)
