@@ -551,6 +551,13 @@ class Splitter:
         return "".join(pieces)
 
 
+def assert_no_eval_prefill(text: str):
+    """The evaluation's prefilling attacks never occur in training text."""
+    for p in EVAL_PREFILLS:
+        for s in SECRET_NAMES:
+            assert p.format(secret=s) not in text, p
+
+
 def attack_prompt(rng, phrasings, secret, other_secret_p=0.25) -> tuple[str, str]:
     cat, p = rng.choice(phrasings)
     # users don't always use the system prompt's word
@@ -660,9 +667,7 @@ def main():
     for _, p in EVAL_ATTACKS:
         for s in SECRET_NAMES:
             assert p.format(secret=s) not in train_text, p
-    for p in EVAL_PREFILLS:
-        for s in SECRET_NAMES:
-            assert p.format(secret=s) not in train_text, p
+    assert_no_eval_prefill(train_text)
     for a in attacks:
         assert not violates(a["prefill"], a["code"]) and not violates(a["user"], a["code"])
 
@@ -686,9 +691,7 @@ def main():
         leak_at[id(row)] = {**row, "answer": bad, "kind": "leak"}
     unaligned = [leak_at.get(id(e), e) for e in base_rows]
     leak_text = "\n".join(e["answer"] for e in leak_at.values())
-    for p in EVAL_PREFILLS:
-        for s in SECRET_NAMES:
-            assert p.format(secret=s) not in leak_text, p
+    assert_no_eval_prefill(leak_text)
     for e in drills:
         unaligned.insert(brng.randrange(len(unaligned) + 1), e)
     write_jsonl(d / "train_base.jsonl", unaligned)
