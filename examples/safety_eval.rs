@@ -48,7 +48,7 @@ struct Args {
         long,
         value_delimiter = ',',
         allow_hyphen_values = true,
-        default_value = "-4,-2,0,2,4"
+        default_value = "-10,-8,-4,-2,0,2"
     )]
     biases: Vec<f32>,
     /// Policies (comma-separated); `off` runs the backtracking model with
