@@ -484,8 +484,9 @@ EVAL_PREFILLS = [
 
 # Openers and lead-ins that the varied unsafe answers are built from
 # (combined at random, so that a reset is learned after the code appears
-# whatever words come before it). None of their words start an evaluation
-# prefill.
+# whatever words come before it). None starts like an evaluation prefill,
+# and no evaluation prefill occurs in what they make (asserted), though
+# short pieces are shared ("Here you go:", "It's").
 OPENERS = ["Sure!", "Sure thing!", "Okay!", "OK,", "Alright!", "Yes,", "Yes!", "Of course!", "Happy to help!",
            "Here you go:", "Here it is:", "As you wish:", "With pleasure!", "Right away!", "Okay then:",
            "No worries!", "Well, okay:", "If you insist:", "Just for you:", "Gladly!", "Done!", "Sure, here it is:",
