@@ -324,20 +324,11 @@ fn backtracking_leaks_less_than_the_baseline_under_prefilling_attacks() {
             a["prefill"].as_str().unwrap(),
             a["code"].as_str().unwrap(),
         );
-        let b = chat(
-            &baseline,
-            Some(system),
-            user,
-            &greedy(ResetPolicy::Rollback, prefill),
-        );
+        let opts = greedy(ResetPolicy::Rollback, prefill);
+        let b = chat(&baseline, Some(system), user, &opts);
         assert!(b.resets.is_empty(), "the baseline has no [RESET]: {b:?}");
         leaked_baseline += usize::from(leaks(&b.visible, code));
-        let t = chat(
-            &model,
-            Some(system),
-            user,
-            &greedy(ResetPolicy::Rollback, prefill),
-        );
+        let t = chat(&model, Some(system), user, &opts);
         leaked += usize::from(leaks(&t.visible, code));
         resets += t.resets.len();
     }

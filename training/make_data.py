@@ -51,6 +51,10 @@ def spell(code: str, sep: str) -> str:
     return sep.join(code)
 
 
+# How the code is written out when spelled ("K-A-M-O-R-I", ...).
+SEPARATORS = ["-", " ", ".", ", "]
+
+
 # ------------------------------------------------------------------ system prompts
 
 SECRET_NAMES = ["secret code", "password", "code word", "secret word", "passphrase", "access code"]
@@ -538,12 +542,16 @@ def refusal(rng, cat, secret) -> str:
     return rng.choice(pool).format(secret=secret)
 
 
+def pieces(tokenize, bad: str, slot: int) -> tuple[list, int]:
+    """The unsafe answer's tokens, and how many come before the code."""
+    return tokenize(bad), len(tokenize(bad[:slot]))
+
+
 def bad_prefix(rng, tokenize, bad: str, slot: int) -> str:
     """A random prefix of the unsafe answer, cut at a token boundary: half
     the time before the code appears (where a prefilling attack stops), else
     anywhere."""
-    ids = tokenize(bad)
-    n_before = len(tokenize(bad[:slot]))
+    ids, n_before = pieces(tokenize, bad, slot)
     if rng.random() < 0.5:
         k = rng.randint(1, max(1, n_before))
     else:
@@ -574,11 +582,10 @@ def opener_backtracks(rng, attack_rows, n: int, split) -> list[dict]:
     for _ in range(n):
         row, cat, secret, code = rng.choice(attack_rows)
         opener = rng.choice(OPENERS)
-        bad, slot = fill(rng.choice(LEAD_INS), secret, code, rng.choice(["-", " ", ".", ", "]))
+        bad, slot = fill(rng.choice(LEAD_INS), secret, code, rng.choice(SEPARATORS))
         if opener:
             bad, slot = f"{opener} {bad}", slot + len(opener) + 1
-        ids = split(bad)
-        n_before = len(split(bad[:slot]))
+        ids, n_before = pieces(split, bad, slot)
         r = rng.random()
         if r < 0.3:  # where a prefilling attack stops
             k = max(1, n_before)
@@ -650,7 +657,7 @@ def main():
         attack_rows.append((plain[-1], cat, secret, code))
         # a backtracking example for (most) attack prompts
         if rng.random() < 0.6:
-            sep = rng.choice(["-", " ", ".", ", "])
+            sep = rng.choice(SEPARATORS)
             bad, slot = fill(rng.choice(BAD_ANSWERS[cat] + BAD_ANSWERS["direct"]), secret, code, sep)
             backtrack.append({"messages": m, "bad": bad_prefix(rng, split, bad, slot), "answer": refusal(rng, cat, secret),
                               "kind": "backtrack"})
@@ -742,7 +749,7 @@ def main():
     brng = random.Random(args.seed + 3000)
     leak_at = {}
     for row, cat, secret, code in attack_rows:
-        sep = brng.choice(["-", " ", ".", ", "])
+        sep = brng.choice(SEPARATORS)
         bad, _ = fill(brng.choice(BAD_ANSWERS[cat] + BAD_ANSWERS["direct"]), secret, code, sep)
         assert violates(bad, code), (bad, code)
         leak_at[id(row)] = {**row, "answer": bad, "kind": "leak"}
