@@ -25,7 +25,7 @@ use std::time::Instant;
 use clap::Parser;
 use rewind::gpu::GpuOptions;
 use rewind::model::synth::{SynthSpec, synth_llama};
-use rewind::model::{Graph, LoadOptions, Model, OpTime, Readback};
+use rewind::model::{LoadOptions, Model, OpTime, Readback};
 use rewind::quant::GgmlType;
 use rewind::session::{Session, SessionOptions};
 
@@ -189,7 +189,13 @@ fn print_profile(title: &str, times: &[OpTime], per: usize) {
 fn profile(model: &Model, args: &Args, reps: usize) -> anyhow::Result<()> {
     let n = args.n_prompt.first().copied().unwrap_or(128).max(1);
     let vocab = model.config().vocab_size;
-    let mut graph = Graph::for_model(model, n + 2, n.min(args.batch), false)?;
+    let opts = SessionOptions {
+        n_ctx: n + 2,
+        n_batch: n.min(args.batch),
+        all_logits: false,
+    };
+    let mut session = Session::new(model, &opts)?;
+    let ctx = session.context_mut();
     let best = |acc: &mut Option<Vec<OpTime>>, new: Vec<OpTime>| match acc {
         None => *acc = Some(new),
         Some(a) => {
@@ -201,15 +207,16 @@ fn profile(model: &Model, args: &Args, reps: usize) -> anyhow::Result<()> {
     let (mut pp, mut tg) = (None, None);
     for rep in 0..=reps {
         let prompt = tokens(n, vocab, rep);
-        graph.truncate(0);
-        for chunk in prompt.chunks(graph.n_batch()) {
-            let pos0 = graph.kv().len();
-            let (_, t) = graph.profile_step(chunk, pos0, Readback::LastLogits)?;
-            if rep > 0 && pos0 == 0 {
-                best(&mut pp, t);
-            }
+        ctx.truncate(0);
+        let (first, rest) = prompt.split_at(ctx.n_batch());
+        let (_, t) = ctx.profile_feed(first, Readback::LastLogits)?;
+        if rep > 0 {
+            best(&mut pp, t);
         }
-        let (_, t) = graph.profile_step(&prompt[..1], n, Readback::Argmax)?;
+        if !rest.is_empty() {
+            ctx.feed(rest, Readback::None)?;
+        }
+        let (_, t) = ctx.profile_feed(&prompt[..1], Readback::Argmax)?;
         if rep > 0 {
             best(&mut tg, t);
         }
@@ -224,7 +231,7 @@ fn profile(model: &Model, args: &Args, reps: usize) -> anyhow::Result<()> {
         model.name(),
         model.file_type(),
         model.gpu().describe(),
-        if graph.kv().is_f16() { "f16" } else { "f32" }
+        if ctx.kv_f16() { "f16" } else { "f32" }
     );
     if let Some(pp) = pp {
         print_profile(

@@ -8,13 +8,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use rewind::chat::Message;
-use rewind::gpu::GpuOptions;
-use rewind::model::{LoadOptions, Model};
-use rewind::sample::SamplerConfig;
-use rewind::session::{
-    BacktrackOptions, Control, Event, GenerateOptions, ResetPolicy, ResetToken, Session,
-    SessionOptions, Stats,
+use rewind::{
+    BacktrackOptions, Control, Event, GenerateOptions, GpuOptions, LoadOptions, Message, Model,
+    ResetPolicy, ResetToken, SamplerConfig, Session, SessionOptions, Stats,
 };
 
 #[derive(Parser, Debug)]
@@ -145,7 +141,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         model.name(),
         model.file_type(),
         model.weight_bytes() as f64 / 1e6,
-        model.gpu().describe()
+        model.device_info()
     );
     let mut session = Session::new(
         &model,

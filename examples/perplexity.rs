@@ -1,5 +1,5 @@
 //! Perplexity of a GGUF model over a text file, computed like llama.cpp's
-//! `llama-perplexity` (see `rewind::model::perplexity`), with its output:
+//! `llama-perplexity` (see `rewind::eval::perplexity`), with its output:
 //! the running estimate after each chunk, then the final estimate.
 //!
 //!     cargo run --release --example perplexity -- -f tests/data/perplexity-text.txt -c 128
@@ -12,9 +12,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use rewind::eval::perplexity::{perplexity, perplexity_reference, scored_per_chunk, tokenize};
 use rewind::gguf::GgufFile;
 use rewind::gpu::GpuOptions;
-use rewind::model::perplexity::{perplexity, perplexity_reference, scored_per_chunk, tokenize};
 use rewind::model::reference::ReferenceModel;
 use rewind::model::{LoadOptions, Model};
 

@@ -4,16 +4,16 @@
 
 use std::sync::{Arc, Mutex};
 
+use rewind::ErrorKind;
 use rewind::gguf::GgufFile;
 use rewind::gpu::{Gpu, GpuOptions};
 use rewind::model::synth::{SynthSpec, synth_llama};
-use rewind::model::{LoadOptions, Model};
+use rewind::model::{LoadOptions, Model, StateError};
 use rewind::quant::GgmlType;
 use rewind::sample::SamplerConfig;
 use rewind::session::{
     BacktrackOptions, CancelFlag, Control, Event, GenerateOptions, Guard, LogitsProcessor,
-    ResetCause, ResetPolicy, ResetToken, Session, SessionError, SessionOptions, Stats, StopReason,
-    Verdict,
+    ResetCause, ResetPolicy, ResetToken, Session, SessionOptions, Stats, StopReason, Verdict,
 };
 
 /// `[RESET]` in the synthetic vocabulary (after 256 bytes and 3 specials).
@@ -344,23 +344,92 @@ fn save_and_restore_round_trip() {
     let mut a = session(&m);
     run(&mut a, PROMPT, &opts(&[2], ResetPolicy::Rollback, 6));
     let state = a.save_state().unwrap();
+    assert_eq!(&state[..4], b"RWND");
     let mut b = session(&m);
     b.restore_state(&state).unwrap();
     assert_eq!(a.history(), b.history());
     let la = a.logits_after(&[65]).unwrap();
     let lb = b.logits_after(&[65]).unwrap();
     assert_eq!(la, lb);
-    // Corrupt or foreign states are errors and leave the session as it was.
-    let before = b.history().to_vec();
-    assert!(matches!(
-        b.restore_state(&state[..10]),
-        Err(SessionError::State(_))
-    ));
-    let mut bad = state.clone();
-    bad[0] = b'X';
-    assert!(matches!(b.restore_state(&bad), Err(SessionError::State(_))));
-    assert!(b.restore_state(&state[..state.len() - 1]).is_err());
-    assert_eq!(b.history(), before);
+}
+
+#[test]
+fn a_failed_restore_leaves_the_session_as_it_was() {
+    let m = model();
+    let o = opts(&[], ResetPolicy::Rollback, 6);
+    let mut a = session(&m);
+    run(&mut a, PROMPT, &o);
+    let state = a.save_state().unwrap();
+    // What `b` generates next, from its own (different) state.
+    let next = [257, 66, 67];
+    let mut b = session(&m);
+    run(&mut b, &next, &o);
+    let b_state = b.save_state().unwrap();
+    let mut fresh = session_from(&m, &b_state);
+    let expected = run(&mut fresh, &[257, 66, 67, 68], &o).0;
+
+    let layers = u32::from_le_bytes(state[8..12].try_into().unwrap());
+    let other_version = with(&state, 4, &2u32.to_le_bytes());
+    let other_shape = with(&state, 8, &(layers + 1).to_le_bytes());
+    let too_long = with(&state, 24, &1_000_000u64.to_le_bytes());
+    let bad_token = with(&state, 32, &u32::MAX.to_le_bytes());
+    let mut trailing = state.clone();
+    trailing.push(0);
+    let cases: Vec<(&str, Vec<u8>, fn(&StateError) -> bool)> = vec![
+        ("empty", Vec::new(), |e| matches!(e, StateError::Truncated)),
+        ("bad magic", with(&state, 0, b"RWKV"), |e| {
+            matches!(e, StateError::BadMagic)
+        }),
+        ("other version", other_version, |e| {
+            matches!(e, StateError::Version(2))
+        }),
+        ("other model shape", other_shape, |e| {
+            matches!(e, StateError::ShapeMismatch { .. })
+        }),
+        ("longer than the context", too_long, |e| {
+            matches!(e, StateError::TooLong { .. })
+        }),
+        ("token past the vocabulary", bad_token, |e| {
+            matches!(e, StateError::BadToken { .. })
+        }),
+        ("truncated cache", state[..state.len() - 1].to_vec(), |e| {
+            matches!(e, StateError::Truncated)
+        }),
+        ("trailing bytes", trailing, |e| {
+            matches!(e, StateError::TrailingBytes(1))
+        }),
+    ];
+    for (what, bytes, expected_error) in cases {
+        match b.restore_state(&bytes) {
+            Err(e @ rewind::Error::State(_)) => {
+                assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{what}");
+                let rewind::Error::State(se) = &e else {
+                    unreachable!()
+                };
+                assert!(expected_error(se), "{what}: {e}");
+            }
+            other => panic!("{what}: expected a state error, got {other:?}"),
+        }
+        assert_eq!(b.save_state().unwrap(), b_state, "{what}: state changed");
+    }
+    // After the failed restores, b generates exactly what it would have.
+    let (after, _) = run(&mut b, &[257, 66, 67, 68], &o);
+    assert_eq!(after.visible, expected.visible);
+    assert_eq!(b.history(), fresh.history());
+}
+
+/// `bytes` with `patch` written at `at`.
+fn with(bytes: &[u8], at: usize, patch: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out[at..at + patch.len()].copy_from_slice(patch);
+    out
+}
+
+/// A new session restored from `state`.
+fn session_from(m: &Model, state: &[u8]) -> Session {
+    let mut s = session(m);
+    s.restore_state(state).unwrap();
+    s
 }
 
 #[test]
@@ -406,10 +475,10 @@ fn reset_token_resolution() {
     assert_eq!(s.resolve_reset_token(&ResetToken::Off).unwrap(), None);
     assert!(matches!(
         s.resolve_reset_token(&ResetToken::Text("[UNDO]".into())),
-        Err(SessionError::UnknownResetToken(_))
+        Err(rewind::Error::UnknownResetToken(_))
     ));
     assert!(matches!(
         s.resolve_reset_token(&ResetToken::Id(1_000_000)),
-        Err(SessionError::UnknownResetToken(_))
+        Err(rewind::Error::UnknownResetToken(_))
     ));
 }

@@ -10,19 +10,17 @@
 
 use std::sync::Arc;
 
+use rewind::Error;
 use rewind::gguf::{GgufFile, GgufWriter};
 use rewind::gpu::GpuError;
 use rewind::gpu::{Gpu, GpuOptions};
 use rewind::model::reference::ReferenceModel;
 use rewind::model::synth::{SynthSpec, synth_llama};
 use rewind::model::{
-    DEFAULT_MAX_N_CTX, Graph, LlamaConfig, LoadOptions, Model, ModelError, Readback, StepOutput,
-    estimate_gpu_memory,
+    DEFAULT_MAX_N_CTX, LlamaConfig, LoadOptions, Model, Readback, StepOutput, estimate_gpu_memory,
 };
 use rewind::quant::GgmlType;
-use rewind::session::{
-    Control, Event, GenerateOptions, Session, SessionError, SessionOptions, StopReason,
-};
+use rewind::session::{Control, Event, GenerateOptions, Session, SessionOptions, StopReason};
 
 const TOL: f32 = 2e-3;
 /// With an f16 KV cache every key and value is rounded to 11 significant
@@ -265,7 +263,7 @@ fn bad_tokens_and_a_full_context_are_errors() {
     let vocab = model.config().vocab_size as u32;
     assert!(matches!(
         s.feed(&[1, vocab], Readback::LastLogits),
-        Err(SessionError::Model(ModelError::BadToken { .. }))
+        Err(Error::BadToken { .. })
     ));
     assert!(
         s.history().is_empty(),
@@ -274,13 +272,13 @@ fn bad_tokens_and_a_full_context_are_errors() {
     let long: Vec<u32> = (0..65).map(|i| i % vocab).collect();
     assert!(matches!(
         s.feed(&long, Readback::LastLogits),
-        Err(SessionError::Model(ModelError::ContextFull { .. }))
+        Err(Error::ContextFull { .. })
     ));
     assert!(matches!(
         s.generate(&long, &Default::default(), |_| {
             rewind::session::Control::Continue
         }),
-        Err(SessionError::PromptTooLong { .. })
+        Err(Error::PromptTooLong { .. })
     ));
 }
 
@@ -369,7 +367,7 @@ fn partial_rotary_dims_match_the_reference() {
     check_rope_variant(&gpu, spec, |s| s.rope_dim = Some(4));
 }
 
-fn load(file: &GgufFile, gpu: &Arc<Gpu>, opts: &LoadOptions) -> Result<Model, ModelError> {
+fn load(file: &GgufFile, gpu: &Arc<Gpu>, opts: &LoadOptions) -> Result<Model, Error> {
     Model::from_gguf(file, gpu.clone(), opts, |_| {})
 }
 
@@ -411,7 +409,7 @@ fn context_size_comes_from_metadata_unless_overridden() {
         s.feed(&tokens[n_ctx - 1..], Readback::Argmax).unwrap();
         assert_eq!(s.history().len(), n_ctx);
         match s.feed(&[1], Readback::LastLogits) {
-            Err(SessionError::Model(ModelError::ContextFull { needed, n_ctx: n })) => {
+            Err(Error::ContextFull { needed, n_ctx: n }) => {
                 assert_eq!((needed, n), (n_ctx + 1, n_ctx));
             }
             other => panic!("expected ContextFull, got {other:?}"),
@@ -479,8 +477,16 @@ fn memory_estimate_covers_what_is_allocated() {
             "case {i}: estimated {} bytes of weights, allocated {actual}",
             est.weights
         );
-        let graph = Graph::for_model(&model, 64, 8, false).unwrap();
-        assert_eq!(est.kv_cache, graph.kv().gpu_bytes(), "case {i}");
+        let session = Session::new(
+            &model,
+            &SessionOptions {
+                n_ctx: 64,
+                n_batch: 8,
+                all_logits: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(est.kv_cache, session.kv_cache_bytes(), "case {i}");
         // Scratch: at least the activations of 8 tokens and the logits
         // with their readback copy.
         let c = model.config();
@@ -508,7 +514,7 @@ fn a_model_over_the_memory_budget_is_refused_before_uploading() {
         .expect("over the budget");
     assert_eq!(uploaded, 0, "nothing was uploaded");
     match &err {
-        ModelError::OutOfGpuMemory {
+        Error::OutOfGpuMemory {
             needed: n,
             n_ctx,
             budget: b,
@@ -537,7 +543,7 @@ fn a_model_over_the_memory_budget_is_refused_before_uploading() {
         ..opts
     };
     match load(&file, &gpu, &opts).err() {
-        Some(ModelError::OutOfGpuMemory {
+        Some(Error::OutOfGpuMemory {
             needed: n, n_ctx, ..
         }) => {
             assert_eq!(n_ctx, 4096);
@@ -561,7 +567,7 @@ fn buffers_over_the_adapter_limits_are_refused_before_uploading() {
         .err()
         .expect("over the limits");
     assert!(
-        matches!(&err, ModelError::Gpu(GpuError::TooLarge { limit: 32, .. })),
+        matches!(&err, Error::Gpu(GpuError::TooLarge { limit: 32, .. })),
         "{err:?}"
     );
     assert_eq!(uploaded, 0);

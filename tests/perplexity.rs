@@ -13,7 +13,7 @@
 
 mod common;
 
-use rewind::model::perplexity::{perplexity, scored_per_chunk, tokenize};
+use rewind::eval::perplexity::{perplexity, scored_per_chunk, tokenize};
 use rewind::model::{LoadOptions, Model};
 use serde_json::Value;
 

@@ -262,9 +262,7 @@ fn greedy_decoding_agrees_with_llama_cpp() {
 #[test]
 fn backtracking_is_off_without_a_reset_token_and_a_missing_one_is_an_error() {
     use rewind::sample::SamplerConfig;
-    use rewind::session::{
-        BacktrackOptions, Control, Event, GenerateOptions, ResetToken, SessionError,
-    };
+    use rewind::session::{BacktrackOptions, Control, Event, GenerateOptions, ResetToken};
     let mut s = session();
     assert_eq!(s.resolve_reset_token(&ResetToken::Auto).unwrap(), None);
     let prompt = llama_cpp_runs()[0].prompt_ids.clone();
@@ -288,6 +286,6 @@ fn backtracking_is_off_without_a_reset_token_and_a_missing_one_is_an_error() {
         ..BacktrackOptions::default()
     };
     let err = s.generate(&prompt, &o, |_| Control::Continue).unwrap_err();
-    assert!(matches!(err, SessionError::UnknownResetToken(_)));
+    assert!(matches!(err, rewind::Error::UnknownResetToken(_)));
     assert!(err.to_string().contains("[RESET]"), "{err}");
 }

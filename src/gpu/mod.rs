@@ -352,6 +352,26 @@ impl Gpu {
         Ok(out)
     }
 
+    /// Maps the first `len` bytes of a MAP_READ buffer, waits, and copies
+    /// them out.
+    pub(crate) fn read_mapped(&self, buf: &wgpu::Buffer, len: u64) -> Result<Vec<u8>, GpuError> {
+        let slice = buf.slice(..len);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device.poll(wgpu::PollType::wait_indefinitely())?;
+        self.check()?;
+        rx.recv()
+            .map_err(|_| GpuError::Validation("map callback never ran".into()))??;
+        let bytes = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Validation(e.to_string()))?
+            .to_vec();
+        buf.unmap();
+        Ok(bytes)
+    }
+
     /// Reads `len` f32 starting at element `offset_elems` (waits for the GPU).
     pub fn read_f32(
         &self,

@@ -176,6 +176,16 @@ impl LlamaConfig {
         Ok(cfg)
     }
 
+    /// Bytes of weight data `file` holds for this model's tensors (what one
+    /// decode step reads).
+    pub fn weight_bytes(&self, file: &GgufFile) -> u64 {
+        self.expected_tensors()
+            .iter()
+            .filter_map(|(n, _)| file.tensor(n))
+            .map(|t| t.n_bytes)
+            .sum()
+    }
+
     /// Every tensor of the graph with its ggml dims (row length first).
     pub fn expected_tensors(&self) -> Vec<(String, Vec<u64>)> {
         let (e, f, q, kv) = (

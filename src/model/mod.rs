@@ -1,120 +1,48 @@
-//! Models: configuration from GGUF metadata, weights on the GPU, the forward
-//! graph of one step, and the CPU reference forward used by the tests.
+//! Models: configuration from GGUF metadata, the weights on the GPU, and the
+//! per-session [`Context`] that owns a KV cache and runs the forward pass.
+//! (Sampling, detokenizing and the decoding loop are the session's.)
 
 pub mod config;
-pub mod llama;
-pub mod perplexity;
+mod context;
+mod kv_cache;
+mod memory;
+#[cfg(feature = "testing")]
+mod profile;
+#[cfg(feature = "testing")]
 pub mod reference;
+mod state;
+#[cfg(feature = "testing")]
 pub mod synth;
+mod weights;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use config::{ConfigError, LlamaConfig};
-pub use llama::{Graph, OpTime, Readback, StepOutput};
+#[cfg(feature = "testing")]
+pub use context::Context;
+#[cfg(not(feature = "testing"))]
+pub(crate) use context::Context;
+pub use context::{Readback, StepOutput};
+#[cfg(feature = "testing")]
+pub use memory::estimate_gpu_memory;
+pub(crate) use memory::oom_message;
+pub use memory::{GpuMemory, format_bytes};
+#[cfg(feature = "testing")]
+pub use profile::OpTime;
+pub use state::{CacheShape, StateError};
 
-use crate::chat::{ChatError, ChatTemplate, Message};
+use crate::chat::{ChatTemplate, Message};
+use crate::error::Error;
 use crate::gguf::{GgufError, GgufFile};
-use crate::gpu::{Gpu, GpuError, GpuOptions, Kernels};
-use crate::quant::QuantError;
-use crate::tokenizer::{Tokenizer, TokenizerError};
+use crate::gpu::{Gpu, GpuOptions, Kernels};
+use crate::tokenizer::Tokenizer;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    #[error(transparent)]
-    Gguf(#[from] GgufError),
-    #[error("{}: {source}", path.display())]
-    File { path: PathBuf, source: GgufError },
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Tokenizer(#[from] TokenizerError),
-    #[error(transparent)]
-    Chat(#[from] ChatError),
-    #[error(transparent)]
-    Gpu(#[from] GpuError),
-    #[error("tensor `{name}`: {source}")]
-    Tensor { name: String, source: QuantError },
-    #[error("token id {token} is outside the vocabulary ({vocab} tokens)")]
-    BadToken { token: u32, vocab: usize },
-    #[error("context is full: {needed} positions needed, the session holds {n_ctx}")]
-    ContextFull { needed: usize, n_ctx: usize },
-    #[error("invalid option: {0}")]
-    InvalidOption(String),
-    /// The model (weights plus one session's KV cache and scratch) does not
-    /// fit: over [`LoadOptions::gpu_memory_budget`] (checked before anything
-    /// is allocated), or the adapter reported out-of-memory while
-    /// allocating.
-    #[error("{}", oom_message(.needed, *.n_ctx, *.budget))]
-    OutOfGpuMemory {
-        /// What the model needs, by part.
-        needed: GpuMemory,
-        /// The context the KV cache in `needed` is sized for.
-        n_ctx: usize,
-        /// The budget it exceeds; `None` when the adapter ran out.
-        budget: Option<u64>,
-    },
-}
+/// The most tokens a session runs in one step (its prefill chunk) by
+/// default.
+pub const DEFAULT_N_BATCH: usize = 64;
 
-fn oom_message(needed: &GpuMemory, n_ctx: usize, budget: Option<u64>) -> String {
-    let why = match budget {
-        Some(b) => format!(
-            "over the GPU memory budget of {} ({b} bytes)",
-            format_bytes(b)
-        ),
-        None => "the adapter could not allocate it".to_string(),
-    };
-    format!(
-        "the model needs {} ({} bytes) of GPU memory (weights {}, KV cache {} for {n_ctx} positions, \
-         scratch {}); {why}",
-        format_bytes(needed.total()),
-        needed.total(),
-        format_bytes(needed.weights),
-        format_bytes(needed.kv_cache),
-        format_bytes(needed.scratch),
-    )
-}
-
-/// `bytes` in the largest binary unit that keeps it at 1 or more: "1.21 GiB",
-/// "512 B".
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.2} {}", UNITS[unit])
-}
-
-/// GPU memory of a model with one session, in bytes (see
-/// [`estimate_gpu_memory`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GpuMemory {
-    /// The weights as uploaded: repacked into the GPU layout, split into
-    /// bindings, Q/K/V stacked and gate/up interleaved.
-    pub weights: u64,
-    /// Keys and values of every layer for the session's context.
-    pub kv_cache: u64,
-    /// Activations, logits and their readback buffer, attention split
-    /// scratch and the ops' small tables.
-    pub scratch: u64,
-}
-
-impl GpuMemory {
-    pub fn total(&self) -> u64 {
-        self.weights
-            .saturating_add(self.kv_cache)
-            .saturating_add(self.scratch)
-    }
-}
-
-/// The context a session gets when it asks for none
-/// ([`SessionOptions::n_ctx`](crate::session::SessionOptions::n_ctx) = 0):
+/// The context a session gets when it asks for none (`n_ctx` = 0):
 /// the model's training context (`{arch}.context_length`), capped at this.
 pub const DEFAULT_MAX_N_CTX: usize = 4096;
 
@@ -128,35 +56,6 @@ pub fn session_n_ctx(config: &LlamaConfig, requested: usize) -> usize {
     }
 }
 
-/// Estimates, before anything is allocated, the GPU memory `file` takes on
-/// `gpu` with one session of `n_ctx` positions (0 = the session default, see
-/// [`session_n_ctx`]) and up to `n_batch` tokens per step: its weights
-/// exactly as [`Model::from_gguf`] uploads them, the KV cache, and the
-/// scratch buffers (an upper bound). wgpu can't tell how much memory is
-/// free, so this is what a caller compares with what it knows of the device
-/// (or gives as [`LoadOptions::gpu_memory_budget`]). Errors with
-/// [`GpuError::TooLarge`] when a weight row can't be bound on this adapter
-/// (the session checks its KV cache and logits against the limits when it
-/// allocates them).
-pub fn estimate_gpu_memory(
-    file: &GgufFile,
-    config: &LlamaConfig,
-    gpu: &Gpu,
-    n_ctx: usize,
-    n_batch: usize,
-) -> Result<GpuMemory, ModelError> {
-    let n_ctx = session_n_ctx(config, n_ctx);
-    let n_batch = n_batch.clamp(1, n_ctx.max(1));
-    let (weights, separate_ffn) = llama::GpuWeights::estimate_bytes(gpu, file, config)?;
-    let kv_cache = llama::kv_cache_bytes(gpu, config, n_ctx);
-    let scratch = llama::scratch_bytes(config, n_batch, false, separate_ffn);
-    Ok(GpuMemory {
-        weights,
-        kv_cache,
-        scratch,
-    })
-}
-
 /// How a model is loaded.
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
@@ -166,7 +65,7 @@ pub struct LoadOptions {
     /// GPU memory the model may take, in bytes: when set, a model whose
     /// estimate ([`estimate_gpu_memory`]: weights, plus the KV cache and
     /// scratch of one session of [`LoadOptions::n_ctx`] positions) exceeds
-    /// it is refused with [`ModelError::OutOfGpuMemory`] before anything is
+    /// it is refused with [`Error::OutOfGpuMemory`] before anything is
     /// allocated. `None` = no limit (an allocation the adapter can't make
     /// still fails with that error, naming the same numbers).
     pub gpu_memory_budget: Option<u64>,
@@ -183,27 +82,27 @@ pub struct LoadProgress {
     pub total: u64,
 }
 
-pub(crate) struct ModelInner {
-    pub gpu: Arc<Gpu>,
-    pub kernels: Kernels,
-    pub config: LlamaConfig,
-    pub weights: llama::GpuWeights,
-    pub tokenizer: Tokenizer,
-    pub chat_template: ChatTemplate,
-    pub name: String,
-    pub file_type: String,
-    pub weight_bytes: u64,
+struct ModelInner {
+    gpu: Arc<Gpu>,
+    kernels: Kernels,
+    config: LlamaConfig,
+    weights: weights::GpuWeights,
+    tokenizer: Tokenizer,
+    chat_template: ChatTemplate,
+    name: String,
+    file_type: String,
+    weight_bytes: u64,
 }
 
 /// A model loaded on the GPU. Cheap to clone; sessions share its weights.
 #[derive(Clone)]
 pub struct Model {
-    pub(crate) inner: Arc<ModelInner>,
+    inner: Arc<ModelInner>,
 }
 
 impl Model {
     /// Memory-maps a GGUF file, checks it, and uploads its weights.
-    pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Model, ModelError> {
+    pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Model, Error> {
         Self::load_with_progress(path, opts, |_| {})
     }
 
@@ -211,28 +110,41 @@ impl Model {
         path: impl AsRef<Path>,
         opts: &LoadOptions,
         progress: impl FnMut(LoadProgress),
-    ) -> Result<Model, ModelError> {
-        let path = path.as_ref();
-        let file = GgufFile::open(path).map_err(|source| match source {
-            // I/O errors already name the file.
-            GgufError::Io { .. } => ModelError::Gguf(source),
-            source => ModelError::File {
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
+    ) -> Result<Model, Error> {
+        let file = open_model_file(path.as_ref())?;
         let gpu = Gpu::new(&opts.gpu)?;
-        Self::from_gguf(&file, gpu, opts, progress)
+        Self::build(&file, gpu, opts, progress)
+    }
+
+    /// What the model at `path` would take on the GPU `opts` picks, with one
+    /// session of `opts.n_ctx` positions, computed from the file's tensor
+    /// table before anything is allocated: its weights exactly as they are
+    /// uploaded, the KV cache, and an upper bound on the scratch buffers.
+    pub fn estimate_memory(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<GpuMemory, Error> {
+        let file = open_model_file(path.as_ref())?;
+        let config = LlamaConfig::from_gguf(&file)?;
+        let gpu = Gpu::new(&opts.gpu)?;
+        memory::estimate_gpu_memory(&file, &config, &gpu, opts.n_ctx, DEFAULT_N_BATCH)
     }
 
     /// Builds a model from an opened GGUF on a given GPU (tests share one GPU
     /// between several models this way).
+    #[cfg(feature = "testing")]
     pub fn from_gguf(
         file: &GgufFile,
         gpu: Arc<Gpu>,
         opts: &LoadOptions,
         progress: impl FnMut(LoadProgress),
-    ) -> Result<Model, ModelError> {
+    ) -> Result<Model, Error> {
+        Self::build(file, gpu, opts, progress)
+    }
+
+    fn build(
+        file: &GgufFile,
+        gpu: Arc<Gpu>,
+        opts: &LoadOptions,
+        progress: impl FnMut(LoadProgress),
+    ) -> Result<Model, Error> {
         let config = LlamaConfig::from_gguf(file)?;
         let meta = file.metadata();
         let tokenizer = match &opts.tokenizer_json {
@@ -240,11 +152,10 @@ impl Model {
             None => Tokenizer::from_gguf(meta)?,
         };
         if tokenizer.vocab_size() > config.vocab_size {
-            return Err(ModelError::InvalidOption(format!(
-                "the tokenizer has {} tokens but the embedding only {}",
-                tokenizer.vocab_size(),
-                config.vocab_size
-            )));
+            return Err(Error::VocabMismatch {
+                tokenizer: tokenizer.vocab_size(),
+                embedding: config.vocab_size,
+            });
         }
         let piece = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or_default();
         let chat_template =
@@ -252,12 +163,11 @@ impl Model {
         // Limits and budget first: nothing is allocated for a model that
         // can't fit.
         let n_ctx = session_n_ctx(&config, opts.n_ctx);
-        let n_batch = crate::session::SessionOptions::default().n_batch;
-        let needed = estimate_gpu_memory(file, &config, &gpu, n_ctx, n_batch)?;
+        let needed = memory::estimate_gpu_memory(file, &config, &gpu, n_ctx, DEFAULT_N_BATCH)?;
         if let Some(budget) = opts.gpu_memory_budget
             && needed.total() > budget
         {
-            return Err(ModelError::OutOfGpuMemory {
+            return Err(Error::OutOfGpuMemory {
                 needed,
                 n_ctx,
                 budget: Some(budget),
@@ -267,21 +177,16 @@ impl Model {
         // An allocation the adapter can't make is reported to this scope
         // (validation errors still go to the inner scopes of the upload).
         let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let weights = llama::GpuWeights::upload(&gpu, file, &config, progress);
+        let weights = weights::GpuWeights::upload(&gpu, file, &config, progress);
         if pollster::block_on(scope.pop()).is_some() {
-            return Err(ModelError::OutOfGpuMemory {
+            return Err(Error::OutOfGpuMemory {
                 needed,
                 n_ctx,
                 budget: None,
             });
         }
         let weights = weights?;
-        let weight_bytes = config
-            .expected_tensors()
-            .iter()
-            .filter_map(|(n, _)| file.tensor(n))
-            .map(|t| t.n_bytes)
-            .sum();
+        let weight_bytes = config.weight_bytes(file);
         let name = meta
             .opt_str("general.name")?
             .unwrap_or("unnamed")
@@ -317,11 +222,38 @@ impl Model {
     /// The prompt tokens for a conversation: rendered with the chat
     /// template (ending with the assistant's header), special tokens parsed,
     /// BOS added when the model wants it and the template didn't write it.
-    pub fn chat_tokens(&self, messages: &[Message]) -> Result<Vec<u32>, ModelError> {
+    pub fn chat_tokens(&self, messages: &[Message]) -> Result<Vec<u32>, Error> {
         let text = self.inner.chat_template.render(messages, true)?;
         Ok(self.inner.tokenizer.encode_with_bos(&text, true)?)
     }
 
+    /// The tokens of `text`, without BOS; `parse_special` turns the text
+    /// of special tokens ("<|im_start|>") into their ids (for text the
+    /// application wrote, not for user input).
+    pub fn tokenize(&self, text: &str, parse_special: bool) -> Result<Vec<u32>, Error> {
+        Ok(self.inner.tokenizer.encode(text, parse_special)?)
+    }
+
+    /// The text of `tokens` (special tokens included as their text).
+    pub fn detokenize(&self, tokens: &[u32]) -> Result<String, Error> {
+        Ok(self.inner.tokenizer.decode(tokens, false)?)
+    }
+
+    /// The adapter the model runs on and what it offers.
+    pub fn device_info(&self) -> DeviceInfo {
+        let gpu = &self.inner.gpu;
+        DeviceInfo {
+            adapter: gpu.info.name.clone(),
+            backend: gpu.info.backend,
+            device_type: gpu.info.device_type,
+            max_binding_size: gpu.max_binding,
+            shader_f16: gpu.f16,
+            subgroups: gpu.subgroups,
+            kv_f16: gpu.kv_f16,
+        }
+    }
+
+    #[cfg(feature = "testing")]
     pub fn gpu(&self) -> &Arc<Gpu> {
         &self.inner.gpu
     }
@@ -352,6 +284,45 @@ impl Model {
     pub fn session_n_ctx(&self, requested: usize) -> usize {
         session_n_ctx(&self.inner.config, requested)
     }
+}
+
+/// The adapter a model runs on ([`Model::device_info`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// The adapter's name ("llvmpipe (LLVM 15.0.6, 256 bits)").
+    pub adapter: String,
+    pub backend: wgpu::Backend,
+    /// Discrete, integrated, CPU...
+    pub device_type: wgpu::DeviceType,
+    /// The largest storage binding, in bytes: weights are split into
+    /// bindings of at most this size, and one layer of the KV cache must
+    /// fit in one.
+    pub max_binding_size: u64,
+    /// `SHADER_F16` is enabled.
+    pub shader_f16: bool,
+    /// Subgroup operations are enabled.
+    pub subgroups: bool,
+    /// The KV cache holds f16 (else f32).
+    pub kv_f16: bool,
+}
+
+impl std::fmt::Display for DeviceInfo {
+    /// "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({:?})", self.adapter, self.backend)
+    }
+}
+
+/// Opens a GGUF file, naming it in errors.
+fn open_model_file(path: &Path) -> Result<GgufFile, Error> {
+    GgufFile::open(path).map_err(|source| match source {
+        // I/O errors already name the file.
+        GgufError::Io { .. } => Error::Gguf(source),
+        source => Error::File {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
 }
 
 fn dominant_type(file: &GgufFile, config: &LlamaConfig) -> String {

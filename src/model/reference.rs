@@ -2,8 +2,8 @@
 //! against. Weights are dequantized once with the CPU reference in
 //! `quant::cpu`, then every operation is the textbook loop.
 
-use super::ModelError;
 use super::config::LlamaConfig;
+use crate::error::Error;
 use crate::gguf::GgufFile;
 use crate::quant;
 
@@ -15,12 +15,12 @@ struct Matrix {
 }
 
 impl Matrix {
-    fn load(file: &GgufFile, name: &str) -> Result<Matrix, ModelError> {
+    fn load(file: &GgufFile, name: &str) -> Result<Matrix, Error> {
         let info = file.require_tensor(name)?;
         let cols = info.dims[0] as usize;
         let rows = info.dims[1..].iter().product::<u64>() as usize;
         let data = quant::dequantize_to_vec(info.ty, file.tensor_data(info), rows * cols).map_err(
-            |e| ModelError::Tensor {
+            |e| Error::Tensor {
                 name: name.to_string(),
                 source: e,
             },
@@ -105,7 +105,7 @@ fn silu(x: f32) -> f32 {
 }
 
 impl ReferenceModel {
-    pub fn load(file: &GgufFile) -> Result<Self, ModelError> {
+    pub fn load(file: &GgufFile) -> Result<Self, Error> {
         let config = LlamaConfig::from_gguf(file)?;
         let vec = |name: &str| Matrix::load(file, name).map(|m| m.data);
         let mut layers = Vec::with_capacity(config.n_layer);
@@ -145,11 +145,11 @@ impl ReferenceModel {
     }
 
     /// Feeds one token at position `cache.len()` and returns its logits.
-    pub fn forward(&self, cache: &mut ReferenceCache, token: u32) -> Result<Vec<f32>, ModelError> {
+    pub fn forward(&self, cache: &mut ReferenceCache, token: u32) -> Result<Vec<f32>, Error> {
         let c = &self.config;
         let token = token as usize;
         if token >= c.vocab_size {
-            return Err(ModelError::BadToken {
+            return Err(Error::BadToken {
                 token: token as u32,
                 vocab: c.vocab_size,
             });

@@ -11,12 +11,13 @@
 
 use std::time::Instant;
 
+use super::Session;
 use super::options::{
     Control, Event, GenerateOptions, ResetCause, ResetPolicy, ResetToken, Stats, StopReason,
     Verdict,
 };
 use super::turn::Turn;
-use super::{Session, SessionError};
+use crate::error::Error;
 use crate::model::{Readback, StepOutput};
 use crate::sample::Sampler;
 
@@ -26,7 +27,7 @@ pub const DEFAULT_RESET_TEXT: &str = "[RESET]";
 impl Session {
     /// The reset token id `which` names in this model's vocabulary, or
     /// `None` when backtracking is off.
-    pub fn resolve_reset_token(&self, which: &ResetToken) -> Result<Option<u32>, SessionError> {
+    pub fn resolve_reset_token(&self, which: &ResetToken) -> Result<Option<u32>, Error> {
         let tok = self.model().tokenizer();
         match which {
             ResetToken::Off => Ok(None),
@@ -34,11 +35,11 @@ impl Session {
             ResetToken::Text(t) => tok
                 .token_id(t)
                 .map(Some)
-                .ok_or_else(|| SessionError::UnknownResetToken(format!("`{t}`"))),
+                .ok_or_else(|| Error::UnknownResetToken(format!("`{t}`"))),
             ResetToken::Id(id) if (*id as usize) < self.model().config().vocab_size => {
                 Ok(Some(*id))
             }
-            ResetToken::Id(id) => Err(SessionError::UnknownResetToken(format!("id {id}"))),
+            ResetToken::Id(id) => Err(Error::UnknownResetToken(format!("id {id}"))),
         }
     }
 
@@ -51,12 +52,12 @@ impl Session {
         prompt: &[u32],
         opts: &GenerateOptions,
         mut on_event: impl FnMut(Event<'_>) -> Control,
-    ) -> Result<Stats, SessionError> {
+    ) -> Result<Stats, Error> {
         if prompt.is_empty() {
-            return Err(SessionError::EmptyPrompt);
+            return Err(Error::EmptyPrompt);
         }
         if prompt.len() >= self.n_ctx() {
-            return Err(SessionError::PromptTooLong {
+            return Err(Error::PromptTooLong {
                 prompt: prompt.len(),
                 n_ctx: self.n_ctx(),
             });
@@ -95,7 +96,7 @@ impl Session {
         if !opts.prefill.is_empty() {
             let ids = tok.encode(&opts.prefill, false)?;
             if self.history().len() + ids.len() >= self.n_ctx() {
-                return Err(SessionError::PromptTooLong {
+                return Err(Error::PromptTooLong {
                     prompt: self.history().len() + ids.len(),
                     n_ctx: self.n_ctx(),
                 });
@@ -238,7 +239,7 @@ impl Session {
         mut stats: Stats,
         t1: Instant,
         mut on_event: impl FnMut(Event<'_>) -> Control,
-    ) -> Result<Stats, SessionError> {
+    ) -> Result<Stats, Error> {
         if reason != StopReason::Cancelled {
             let rest = turn.finish(stopped_by_string);
             if !rest.is_empty() {

@@ -1,44 +1,20 @@
-//! Sessions: a KV cache and token history over a shared model, and the
-//! decoding loop that turns logits into a stream of events, with
-//! backtracking (see `generate` and the README).
+//! Sessions: a conversation over a shared model, and the decoding loop that
+//! turns logits into a stream of events, with backtracking (see `generate`
+//! and the README). The session's [`Context`] owns the KV cache and the
+//! position; the session decides what to feed and when to roll back.
 
 mod generate;
 mod options;
-mod state;
 mod turn;
 
+pub use generate::DEFAULT_RESET_TEXT;
 pub use options::{
     BacktrackOptions, CancelFlag, Control, Event, GenerateOptions, Guard, LogitsProcessor,
-    ResetCause, ResetPolicy, ResetToken, Stats, StopReason, Verdict,
+    ProcessorFn, ResetCause, ResetPolicy, ResetToken, Stats, StopReason, Verdict,
 };
-pub use state::StateError;
 
-use crate::chat::ChatError;
-use crate::model::{Graph, Model, ModelError, Readback, StepOutput};
-use crate::sample::SampleError;
-use crate::tokenizer::TokenizerError;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    #[error(transparent)]
-    Tokenizer(#[from] TokenizerError),
-    #[error(transparent)]
-    Chat(#[from] ChatError),
-    #[error(transparent)]
-    Sample(#[from] SampleError),
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error(
-        "the prompt has {prompt} tokens but the context holds {n_ctx}; shorten it or raise n_ctx"
-    )]
-    PromptTooLong { prompt: usize, n_ctx: usize },
-    #[error("the prompt is empty")]
-    EmptyPrompt,
-    #[error("reset token {0} is not in the model's vocabulary")]
-    UnknownResetToken(String),
-}
+use crate::error::Error;
+use crate::model::{Context, DEFAULT_N_BATCH, Model, Readback, StepOutput};
 
 /// Sizes of a session.
 #[derive(Clone, Debug)]
@@ -47,9 +23,9 @@ pub struct SessionOptions {
     /// `{arch}.context_length` metadata) capped at
     /// [`DEFAULT_MAX_N_CTX`](crate::model::DEFAULT_MAX_N_CTX); any other value
     /// overrides it (and may exceed the training context). Feeding past it
-    /// is [`ModelError::ContextFull`].
+    /// is [`Error::ContextFull`].
     pub n_ctx: usize,
-    /// Most tokens run through the graph in one step (prefill chunk size).
+    /// Most tokens run through the model in one step (prefill chunk size).
     pub n_batch: usize,
     /// Keep the logits of every token of a step (perplexity), not only the last.
     pub all_logits: bool,
@@ -59,7 +35,7 @@ impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
             n_ctx: 0,
-            n_batch: 64,
+            n_batch: DEFAULT_N_BATCH,
             all_logits: false,
         }
     }
@@ -69,27 +45,15 @@ impl Default for SessionOptions {
 /// weights and don't disturb each other.
 pub struct Session {
     model: Model,
-    graph: Graph,
-    history: Vec<u32>,
+    context: Context,
 }
 
 impl Session {
-    pub fn new(model: &Model, opts: &SessionOptions) -> Result<Session, SessionError> {
-        let m = &model.inner;
-        let n_ctx = model.session_n_ctx(opts.n_ctx);
-        let graph = Graph::new(
-            &m.gpu,
-            &m.kernels,
-            &m.config,
-            &m.weights,
-            n_ctx,
-            opts.n_batch.min(n_ctx),
-            opts.all_logits,
-        )?;
+    pub fn new(model: &Model, opts: &SessionOptions) -> Result<Session, Error> {
+        let context = Context::new(model, opts.n_ctx, opts.n_batch, opts.all_logits)?;
         Ok(Session {
             model: model.clone(),
-            graph,
-            history: Vec::new(),
+            context,
         })
     }
 
@@ -99,60 +63,56 @@ impl Session {
 
     /// Tokens in the context, in order.
     pub fn history(&self) -> &[u32] {
-        &self.history
+        self.context.tokens()
     }
 
+    /// Positions the context holds.
     pub fn n_ctx(&self) -> usize {
-        self.graph.kv.capacity()
+        self.context.n_ctx()
+    }
+
+    /// GPU bytes of the session's KV cache.
+    pub fn kv_cache_bytes(&self) -> u64 {
+        self.context.kv_cache_bytes()
     }
 
     /// Drops every token from position `len` on, in O(1): the cache keeps
     /// its contents, only its logical length changes.
     pub fn truncate(&mut self, len: usize) {
-        self.history.truncate(len);
-        self.graph.kv.truncate(len);
+        self.context.truncate(len);
     }
 
     /// Appends `tokens` to the context and returns what `readback` asks for
     /// about the last step (all rows for `AllLogits` only when `tokens` fits
-    /// in one step).
-    pub fn feed(&mut self, tokens: &[u32], readback: Readback) -> Result<StepOutput, SessionError> {
-        if tokens.is_empty() {
-            return Err(SessionError::EmptyPrompt);
-        }
-        // Checked up front so that a bad id in a later chunk can't leave the
-        // earlier chunks half-applied.
-        let vocab = self.model.config().vocab_size;
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
-            return Err(ModelError::BadToken { token: bad, vocab }.into());
-        }
-        let needed = self.history.len() + tokens.len();
-        if needed > self.n_ctx() {
-            return Err(ModelError::ContextFull {
-                needed,
-                n_ctx: self.n_ctx(),
-            }
-            .into());
-        }
-        let chunks: Vec<&[u32]> = tokens.chunks(self.graph.n_batch()).collect();
-        let mut out = StepOutput::None;
-        for (i, chunk) in chunks.iter().enumerate() {
-            let rb = if i + 1 == chunks.len() {
-                readback
-            } else {
-                Readback::None
-            };
-            out = self.graph.step(chunk, self.history.len(), rb)?;
-            self.history.extend_from_slice(chunk);
-        }
-        Ok(out)
+    /// in one step). A bad token id or a full context is an error before
+    /// anything is fed.
+    pub fn feed(&mut self, tokens: &[u32], readback: Readback) -> Result<StepOutput, Error> {
+        self.context.feed(tokens, readback)
     }
 
     /// Feeds `tokens` and returns the last token's logits.
-    pub fn logits_after(&mut self, tokens: &[u32]) -> Result<Vec<f32>, SessionError> {
+    pub fn logits_after(&mut self, tokens: &[u32]) -> Result<Vec<f32>, Error> {
         match self.feed(tokens, Readback::LastLogits)? {
             StepOutput::Logits(l) => Ok(l),
             other => unreachable!("asked for logits, got {other:?}"),
         }
+    }
+
+    /// The whole state of the session (token history and KV cache) as
+    /// bytes, for [`Session::restore_state`].
+    pub fn save_state(&self) -> Result<Vec<u8>, Error> {
+        self.context.save_state()
+    }
+
+    /// Replaces this session's state with one `save_state` produced (by a
+    /// session of the same model). On error the session is unchanged.
+    pub fn restore_state(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.context.restore_state(bytes)
+    }
+
+    /// The session's context, for timing its ops.
+    #[cfg(feature = "testing")]
+    pub fn context_mut(&mut self) -> &mut Context {
+        &mut self.context
     }
 }

@@ -1,30 +1,25 @@
-//! The KV cache: one key and one value buffer per layer on the GPU, plus the
-//! logical length (how many positions hold valid entries).
+//! The KV cache: one key and one value buffer per layer on the GPU.
 //!
-//! Positions past the logical length are never read (attention reads rows
-//! `0..kv_len`), so shortening the cache is O(1): only the length changes.
-//! This is what makes a rollback to a checkpoint cheap.
+//! It holds no length: the [`Context`](super::Context) that owns it is the
+//! one owner of the position (its token history). Positions past that are
+//! never read (attention reads rows `0..kv_len` of the step), so shortening
+//! the context is O(1): only the length changes. This is what makes a
+//! rollback to a checkpoint cheap.
 
 use crate::gpu::{Gpu, GpuError};
 
-pub struct KvCache {
+pub(crate) struct KvCache {
     k: Vec<wgpu::Buffer>,
     v: Vec<wgpu::Buffer>,
     capacity: usize,
     kv_dim: usize,
-    len: usize,
     f16: bool,
 }
 
 impl KvCache {
-    /// Allocates `n_ctx` positions of `kv_dim` f32 values per layer.
-    pub fn new(gpu: &Gpu, n_layer: usize, n_ctx: usize, kv_dim: usize) -> Result<Self, GpuError> {
-        Self::new_typed(gpu, n_layer, n_ctx, kv_dim, false)
-    }
-
     /// Allocates `n_ctx` positions of `kv_dim` values per layer, f16 (two
     /// per word, the even element in the low half) or f32.
-    pub fn new_typed(
+    pub fn new(
         gpu: &Gpu,
         n_layer: usize,
         n_ctx: usize,
@@ -61,7 +56,6 @@ impl KvCache {
             v: (0..n_layer).map(|_| make("v_cache")).collect(),
             capacity: n_ctx,
             kv_dim,
-            len: 0,
             f16,
         })
     }
@@ -70,15 +64,11 @@ impl KvCache {
         (&self.k[l], &self.v[l])
     }
 
-    /// Positions that hold valid entries.
-    pub fn len(&self) -> usize {
-        self.len
+    pub fn n_layer(&self) -> usize {
+        self.k.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
+    /// Positions the cache can hold.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -87,66 +77,59 @@ impl KvCache {
         self.kv_dim
     }
 
-    pub(crate) fn set_len(&mut self, len: usize) {
-        debug_assert!(len <= self.capacity);
-        self.len = len;
-    }
-
-    /// Forgets every position from `len` on, in O(1).
-    pub fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
-    }
-
     /// GPU bytes held by the cache.
     pub fn gpu_bytes(&self) -> u64 {
-        let elem = if self.f16 { 2 } else { 4 };
-        (self.k.len() * 2 * self.capacity * self.kv_dim * elem) as u64
+        (self.k.len() * 2) as u64 * self.capacity as u64 * self.bytes_per_position()
     }
 
     /// The cache holds f16 values (else f32).
     pub fn is_f16(&self) -> bool {
         self.f16
     }
-}
 
-impl KvCache {
     /// Bytes one position takes in one layer's key (or value) buffer.
     pub fn bytes_per_position(&self) -> u64 {
-        self.k
-            .first()
-            .map_or(0, |b| b.size() / self.capacity.max(1) as u64)
+        self.kv_dim as u64 * if self.f16 { 2 } else { 4 }
+    }
+
+    /// Bytes [`KvCache::read_prefix`] returns for `len` positions.
+    pub fn prefix_bytes(&self, len: usize) -> usize {
+        Self::layer_prefix_bytes(len, self.bytes_per_position()) * 2 * self.k.len()
+    }
+
+    /// One layer's keys (or values) for `len` positions, in whole words.
+    fn layer_prefix_bytes(len: usize, bytes_per_position: u64) -> usize {
+        (len as u64 * bytes_per_position).div_ceil(4) as usize * 4
     }
 
     /// The first `len` positions of every layer, keys then values, as raw
     /// bytes (for saving a session).
-    pub fn read_prefix(&self, gpu: &Gpu) -> Result<Vec<u8>, GpuError> {
-        let words = (self.len as u64 * self.bytes_per_position()).div_ceil(4) as usize;
-        let mut out = Vec::new();
+    pub fn read_prefix(&self, gpu: &Gpu, len: usize) -> Result<Vec<u8>, GpuError> {
+        let words = Self::layer_prefix_bytes(len, self.bytes_per_position()) / 4;
+        let mut out = Vec::with_capacity(self.prefix_bytes(len));
         for buf in self.k.iter().chain(&self.v) {
-            let w = gpu.read_u32(buf, 0, words)?;
+            let w: Vec<u32> = gpu.read_u32(buf, 0, words)?;
             out.extend_from_slice(bytemuck::cast_slice(&w));
         }
         Ok(out)
     }
 
-    /// Writes what `read_prefix` returned back and sets the length to `len`.
-    pub fn write_prefix(&mut self, gpu: &Gpu, len: usize, bytes: &[u8]) -> Result<(), GpuError> {
-        let per_layer = (len as u64 * self.bytes_per_position()).div_ceil(4) as usize * 4;
-        if len > self.capacity || bytes.len() != per_layer * 2 * self.k.len() {
-            return Err(GpuError::Invalid(format!(
-                "KV state of {} bytes doesn't fit {len} positions of this cache",
-                bytes.len()
-            )));
+    /// Writes what [`KvCache::read_prefix`] returned for `len` positions back
+    /// (queued for the next submit). The caller checks the sizes first
+    /// ([`KvCache::prefix_bytes`]).
+    pub fn write_prefix(&self, gpu: &Gpu, len: usize, bytes: &[u8]) {
+        debug_assert!(len <= self.capacity && bytes.len() == self.prefix_bytes(len));
+        let per_layer = Self::layer_prefix_bytes(len, self.bytes_per_position());
+        if per_layer == 0 {
+            return;
         }
         for (buf, chunk) in self
             .k
             .iter()
             .chain(&self.v)
-            .zip(bytes.chunks_exact(per_layer.max(1)))
+            .zip(bytes.chunks_exact(per_layer))
         {
             gpu.queue.write_buffer(buf, 0, chunk);
         }
-        self.len = len;
-        Ok(())
     }
 }

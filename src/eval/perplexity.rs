@@ -17,9 +17,11 @@
 //!    after each chunk is what llama.cpp prints as `[1]...,[2]...`, and the
 //!    uncertainty is its `+/-` figure: `ppl * sqrt(var(nll) / (count - 1))`.
 
-use super::reference::ReferenceModel;
-use super::{Model, ModelError, Readback, StepOutput};
-use crate::session::{Session, SessionError, SessionOptions};
+use crate::error::Error;
+#[cfg(feature = "testing")]
+use crate::model::reference::ReferenceModel;
+use crate::model::{Model, Readback, StepOutput};
+use crate::session::{Session, SessionOptions};
 
 /// The result of [`perplexity`].
 #[derive(Clone, Debug, PartialEq)]
@@ -50,7 +52,7 @@ pub fn nll(logits: &[f32], target: u32) -> f64 {
 }
 
 /// The tokens of `text` as llama.cpp's perplexity tool sees them.
-pub fn tokenize(model: &Model, text: &str) -> Result<Vec<u32>, SessionError> {
+pub fn tokenize(model: &Model, text: &str) -> Result<Vec<u32>, Error> {
     Ok(model.tokenizer().encode_with_bos(text, false)?)
 }
 
@@ -68,7 +70,7 @@ pub fn perplexity(
     n_ctx: usize,
     max_chunks: Option<usize>,
     progress: impl FnMut(usize, f64),
-) -> Result<Perplexity, SessionError> {
+) -> Result<Perplexity, Error> {
     check(tokens, n_ctx)?;
     let first = n_ctx / 2;
     // The first half of a chunk is fed without reading anything back; the
@@ -84,7 +86,7 @@ pub fn perplexity(
         true => model.tokenizer().bos(),
         false => None,
     };
-    let eval = |chunk: &[u32]| -> Result<Vec<f32>, SessionError> {
+    let eval = |chunk: &[u32]| -> Result<Vec<f32>, Error> {
         session.truncate(0);
         session.feed(&chunk[..first], Readback::None)?;
         match session.feed(&chunk[first..], Readback::AllLogits)? {
@@ -103,6 +105,7 @@ pub fn perplexity(
     )
 }
 
+#[cfg(feature = "testing")]
 /// [`perplexity`] computed by the naive f32 CPU forward instead of the GPU
 /// (slow: for checking the GPU on real files). `bos` is the token replacing
 /// the first of each chunk, when the model adds BOS.
@@ -113,10 +116,10 @@ pub fn perplexity_reference(
     n_ctx: usize,
     max_chunks: Option<usize>,
     progress: impl FnMut(usize, f64),
-) -> Result<Perplexity, SessionError> {
+) -> Result<Perplexity, Error> {
     check(tokens, n_ctx)?;
     let first = n_ctx / 2;
-    let eval = |chunk: &[u32]| -> Result<Vec<f32>, SessionError> {
+    let eval = |chunk: &[u32]| -> Result<Vec<f32>, Error> {
         let mut cache = reference.new_cache();
         let mut rows = Vec::new();
         for (p, &t) in chunk.iter().enumerate() {
@@ -131,16 +134,22 @@ pub fn perplexity_reference(
     score(tokens, n_ctx, max_chunks, bos, vocab, eval, progress)
 }
 
-fn check(tokens: &[u32], n_ctx: usize) -> Result<(), SessionError> {
-    let bad = |m: String| SessionError::Model(ModelError::InvalidOption(m));
-    if n_ctx < 4 {
-        return Err(bad(format!("perplexity needs n_ctx >= 4, got {n_ctx}")));
+/// The smallest chunk perplexity scores (it scores `n_ctx - n_ctx/2 - 1`
+/// tokens per chunk).
+const MIN_N_CTX: usize = 4;
+
+fn check(tokens: &[u32], n_ctx: usize) -> Result<(), Error> {
+    if n_ctx < MIN_N_CTX {
+        return Err(Error::ContextTooSmall {
+            n_ctx,
+            min: MIN_N_CTX,
+        });
     }
     if tokens.len() < n_ctx {
-        return Err(bad(format!(
-            "the text has {} tokens, fewer than one chunk of n_ctx = {n_ctx}",
-            tokens.len()
-        )));
+        return Err(Error::TooFewTokens {
+            tokens: tokens.len(),
+            needed: n_ctx,
+        });
     }
     Ok(())
 }
@@ -153,12 +162,12 @@ fn score(
     max_chunks: Option<usize>,
     bos: Option<u32>,
     vocab: usize,
-    mut eval: impl FnMut(&[u32]) -> Result<Vec<f32>, SessionError>,
+    mut eval: impl FnMut(&[u32]) -> Result<Vec<f32>, Error>,
     mut progress: impl FnMut(usize, f64),
-) -> Result<Perplexity, SessionError> {
+) -> Result<Perplexity, Error> {
     let n_chunks = (tokens.len() / n_ctx).min(max_chunks.unwrap_or(usize::MAX));
     if n_chunks == 0 {
-        return Err(ModelError::InvalidOption("perplexity over zero chunks".into()).into());
+        return Err(Error::ZeroSize("max_chunks"));
     }
     let first = n_ctx / 2;
     let (mut sum, mut sum2, mut count) = (0f64, 0f64, 0usize);

@@ -1,0 +1,137 @@
+//! What a model and one session take on the GPU, computed before anything is
+//! allocated, so that a model that can't fit is refused up front.
+
+use crate::error::Error;
+use crate::gguf::GgufFile;
+use crate::gpu::Gpu;
+
+use super::weights::GpuWeights;
+use super::{LlamaConfig, session_n_ctx};
+
+/// GPU memory of a model with one session, in bytes (see
+/// [`estimate_gpu_memory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GpuMemory {
+    /// The weights as uploaded: repacked into the GPU layout, split into
+    /// bindings, Q/K/V stacked and gate/up interleaved.
+    pub weights: u64,
+    /// Keys and values of every layer for the session's context.
+    pub kv_cache: u64,
+    /// Activations, logits and their readback buffer, attention split
+    /// scratch and the ops' small tables.
+    pub scratch: u64,
+}
+
+impl GpuMemory {
+    pub fn total(&self) -> u64 {
+        self.weights
+            .saturating_add(self.kv_cache)
+            .saturating_add(self.scratch)
+    }
+}
+
+/// Estimates, before anything is allocated, the GPU memory `file` takes on
+/// `gpu` with one session of `n_ctx` positions (0 = the session default, see
+/// [`session_n_ctx`]) and up to `n_batch` tokens per step: its weights
+/// exactly as they are uploaded, the KV cache, and the scratch buffers (an
+/// upper bound). wgpu can't tell how much memory is free, so this is what a
+/// caller compares with what it knows of the device (or gives as
+/// [`LoadOptions::gpu_memory_budget`](super::LoadOptions)). Errors with
+/// [`GpuError::TooLarge`](crate::gpu::GpuError) when a weight row can't be
+/// bound on this adapter (a session checks its KV cache and logits against
+/// the limits when it allocates them).
+pub fn estimate_gpu_memory(
+    file: &GgufFile,
+    config: &LlamaConfig,
+    gpu: &Gpu,
+    n_ctx: usize,
+    n_batch: usize,
+) -> Result<GpuMemory, Error> {
+    let n_ctx = session_n_ctx(config, n_ctx);
+    let n_batch = n_batch.clamp(1, n_ctx.max(1));
+    let (weights, separate_ffn) = GpuWeights::estimate_bytes(gpu, file, config)?;
+    Ok(GpuMemory {
+        weights,
+        kv_cache: kv_cache_bytes(gpu, config, n_ctx),
+        scratch: scratch_bytes(config, n_batch, false, separate_ffn),
+    })
+}
+
+/// Bytes of the KV cache of `n_ctx` positions: keys and values of every
+/// layer, in the element type `gpu` uses. (Whether a layer fits in one
+/// binding is the session's check, when it allocates the cache.)
+pub(crate) fn kv_cache_bytes(gpu: &Gpu, config: &LlamaConfig, n_ctx: usize) -> u64 {
+    let elem = if gpu.kv_f16 { 2 } else { 4 };
+    (n_ctx as u64)
+        .saturating_mul(config.kv_dim() as u64 * elem)
+        .max(4)
+        .saturating_mul(2 * config.n_layer as u64)
+}
+
+/// An upper bound on the scratch buffers of a session of up to `n_batch`
+/// tokens per step: activations, logits and their readback copy, token ids,
+/// attention split partials, and the small per-op uniforms and tables.
+pub(crate) fn scratch_bytes(
+    config: &LlamaConfig,
+    n_batch: usize,
+    all_logits: bool,
+    separate_ffn: bool,
+) -> u64 {
+    let c = config;
+    let f = |n: usize| (n_batch as u64).saturating_mul(n as u64 * 4);
+    let ffn_bufs = if separate_ffn { 3 } else { 1 };
+    let act = f(c.n_embd) + 2 * f(c.q_dim()) + ffn_bufs * f(c.n_ff);
+    let logits_len = if all_logits {
+        (n_batch as u64).saturating_mul(c.vocab_size as u64)
+    } else {
+        c.vocab_size as u64
+    };
+    let logits = logits_len.saturating_mul(4);
+    // Per layer: the attention's partial results for up to 16 key splits,
+    // the RoPE frequency table, and the ops' uniforms and part tables
+    // (1 KiB is more than they take).
+    let per_layer =
+        (c.n_head * 16 * (c.head_dim + 2) * 4) as u64 + (c.rope_dim as u64 / 2) * 4 + 1024;
+    let tokens = (n_batch as u64 * 4).max(4);
+    // The step uniform, the argmax result and the output ops' tables.
+    let fixed = 16 + 4 + 1024;
+    act.saturating_add(logits.saturating_mul(2))
+        .saturating_add(per_layer.saturating_mul(c.n_layer as u64))
+        .saturating_add(tokens + fixed)
+}
+
+/// The message of [`Error::OutOfGpuMemory`].
+pub(crate) fn oom_message(needed: &GpuMemory, n_ctx: usize, budget: Option<u64>) -> String {
+    let why = match budget {
+        Some(b) => format!(
+            "over the GPU memory budget of {} ({b} bytes)",
+            format_bytes(b)
+        ),
+        None => "the adapter could not allocate it".to_string(),
+    };
+    format!(
+        "the model needs {} ({} bytes) of GPU memory (weights {}, KV cache {} for {n_ctx} positions, \
+         scratch {}); {why}",
+        format_bytes(needed.total()),
+        needed.total(),
+        format_bytes(needed.weights),
+        format_bytes(needed.kv_cache),
+        format_bytes(needed.scratch),
+    )
+}
+
+/// `bytes` in the largest binary unit that keeps it at 1 or more: "1.21 GiB",
+/// "512 B".
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.2} {}", UNITS[unit])
+}
