@@ -5,6 +5,7 @@
 mod generate;
 mod options;
 mod state;
+mod stop;
 mod turn;
 
 pub use options::{
