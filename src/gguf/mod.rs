@@ -50,6 +50,7 @@
 //! tensor offsets, and that every tensor's bytes lie inside the file. After
 //! that, [`GgufFile::tensor_data`] is a plain slice of the mapping.
 
+mod cursor;
 mod error;
 mod reader;
 mod value;

@@ -80,11 +80,6 @@ impl GgufWriter {
         self
     }
 
-    /// The metadata added so far.
-    pub fn metadata(&self) -> &Metadata {
-        &self.metadata
-    }
-
     /// Adds a tensor with dimensions `dims` (ggml order) whose `data` must be
     /// exactly `ty.bytes_for(product of dims)` bytes.
     pub fn add_tensor(

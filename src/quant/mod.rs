@@ -150,6 +150,7 @@ impl GgmlType {
     /// support. Every other byte of a block holds quants or integer
     /// sub-block scales, any value of which is valid (tests build random
     /// blocks from this).
+    #[cfg(feature = "testing")]
     pub fn f16_field_offsets(self) -> &'static [usize] {
         match self {
             GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],

@@ -5,6 +5,7 @@
 
 mod generate;
 mod options;
+mod stop;
 mod turn;
 
 pub use generate::DEFAULT_RESET_TEXT;

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crate::sample::StopStrings;
+use super::stop::StopStrings;
 use crate::tokenizer::{StreamDecoder, Tokenizer, TokenizerError};
 
 pub(super) struct Turn<'a> {

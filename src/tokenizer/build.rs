@@ -1,7 +1,27 @@
 //! Building the `tokenizers` pipeline (byte-level BPE or SentencePiece-style)
 //! from a [`GgufVocab`], and the byte alphabets both directions use.
 
-use super::*;
+use std::collections::HashMap;
+
+use tokenizers::SplitDelimiterBehavior;
+use tokenizers::decoders::DecoderWrapper;
+use tokenizers::decoders::byte_fallback::ByteFallback;
+use tokenizers::decoders::fuse::Fuse;
+use tokenizers::decoders::sequence::Sequence as DecoderSequence;
+use tokenizers::decoders::strip::Strip;
+use tokenizers::models::bpe::{BPE, Vocab as BpeVocab};
+use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::normalizers::prepend::Prepend;
+use tokenizers::normalizers::replace::Replace;
+use tokenizers::normalizers::utils::Sequence as NormalizerSequence;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::sequence::Sequence as PreTokenizerSequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+
+use super::error::tk_err;
+use super::vocab::pre_ignores_merges;
+use super::{Decoding, PreTokenizerKind, TokenKind, TokenizerError};
 
 /// The GPT-2 byte-level alphabet: the char standing for each byte.
 pub fn byte_to_char_table() -> [char; 256] {
@@ -245,4 +265,46 @@ pub(super) fn build_sentencepiece(
         .map_err(tk_err)?;
     tok.with_decoder(Some(DecoderSequence::new(dec)));
     Ok(tok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_level_alphabet_is_a_bijection() {
+        let table = byte_to_char_table();
+        let map = char_to_byte_map();
+        assert_eq!(map.len(), 256);
+        assert_eq!(table[b' ' as usize], 'Ġ');
+        assert_eq!(table[b'\n' as usize], 'Ċ');
+        assert_eq!(table[b'a' as usize], 'a');
+        for (b, c) in table.iter().enumerate() {
+            assert_eq!(map[c] as usize, b);
+        }
+    }
+
+    #[test]
+    fn byte_tokens_parse() {
+        assert_eq!(parse_byte_token("<0x0A>"), Some(10));
+        assert_eq!(parse_byte_token("<0xff>"), Some(255));
+        assert_eq!(parse_byte_token("<0x0A"), None);
+        assert_eq!(parse_byte_token("<0x123>"), None);
+        assert_eq!(parse_byte_token("a"), None);
+    }
+
+    #[test]
+    fn merges_split_at_first_space_after_first_byte() {
+        let ids: HashMap<String, u32> = ["a", "b", "ab", " ", "  "]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.to_string(), i as u32))
+            .collect();
+        let m = parse_merges(&["a b".into(), "   ".into()], &ids).unwrap();
+        assert_eq!(m, vec![("a".into(), "b".into()), (" ".into(), " ".into())]);
+        assert!(matches!(
+            parse_merges(&["ab".into()], &ids),
+            Err(TokenizerError::BadMerge { index: 0, .. })
+        ));
+    }
 }

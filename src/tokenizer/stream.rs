@@ -1,6 +1,7 @@
 //! Incremental detokenization that never splits a UTF-8 character.
 
-use super::*;
+use super::error::tk_err;
+use super::{Decoding, Tokenizer, TokenizerError};
 
 /// Incremental detokenization for streaming output.
 ///

@@ -1,7 +1,8 @@
 //! The vocabulary as GGUF stores it: keys, token kinds, pre-tokenizer
 //! variants, and [`GgufVocab`] read from metadata.
 
-use super::*;
+use super::TokenizerError;
+use crate::gguf::Metadata;
 
 /// The metadata keys read by [`GgufVocab::from_metadata`].
 pub mod keys {
@@ -169,7 +170,7 @@ pub(super) const EOG_TEXTS: &[&str] = &[
 
 /// The vocabulary metadata of a GGUF file as plain data.
 ///
-/// [`GgufVocab::from_metadata`] reads it; [`Tokenizer::from_vocab`] builds a
+/// [`GgufVocab::from_metadata`] reads it; [`Tokenizer::from_vocab`](super::Tokenizer::from_vocab) builds a
 /// tokenizer from it (handy for hand-made vocabularies).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct GgufVocab {
@@ -202,7 +203,7 @@ pub struct GgufVocab {
 
 impl GgufVocab {
     /// Reads the `tokenizer.ggml.*` keys. Only `model` and `tokens` are
-    /// required here; [`Tokenizer::from_vocab`] checks what each model needs.
+    /// required here; [`Tokenizer::from_vocab`](super::Tokenizer::from_vocab) checks what each model needs.
     pub fn from_metadata(meta: &Metadata) -> Result<GgufVocab, TokenizerError> {
         let model = meta.get_str(keys::MODEL)?.to_owned();
         let tokens: Vec<String> = meta
@@ -244,5 +245,54 @@ impl GgufVocab {
             add_eos: meta.opt_bool(keys::ADD_EOS)?,
             add_space_prefix: meta.opt_bool(keys::ADD_SPACE_PREFIX)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokenizers::SplitDelimiterBehavior;
+    use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+
+    use super::*;
+
+    #[test]
+    fn pre_tokenizer_names() {
+        assert_eq!(
+            PreTokenizerKind::from_name("smollm"),
+            Some(PreTokenizerKind::Smollm)
+        );
+        assert_eq!(
+            PreTokenizerKind::from_name("llama-bpe"),
+            Some(PreTokenizerKind::Llama3)
+        );
+        assert_eq!(
+            PreTokenizerKind::from_name("qwen2"),
+            Some(PreTokenizerKind::Qwen2)
+        );
+        assert_eq!(
+            PreTokenizerKind::from_name("gpt2"),
+            Some(PreTokenizerKind::Gpt2)
+        );
+        assert_eq!(PreTokenizerKind::from_name("nope"), None);
+        // Every regex compiles.
+        for kind in [
+            PreTokenizerKind::Default,
+            PreTokenizerKind::Gpt2,
+            PreTokenizerKind::Llama3,
+            PreTokenizerKind::Smollm,
+            PreTokenizerKind::Qwen2,
+            PreTokenizerKind::Falcon,
+            PreTokenizerKind::Bloom,
+            PreTokenizerKind::Viking,
+        ] {
+            for re in kind.regexes() {
+                Split::new(
+                    SplitPattern::Regex((*re).to_owned()),
+                    SplitDelimiterBehavior::Isolated,
+                    false,
+                )
+                .unwrap_or_else(|e| panic!("{kind:?} {re}: {e}"));
+            }
+        }
     }
 }

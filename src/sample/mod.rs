@@ -24,18 +24,12 @@
 //!   Vigna's reference), written out below rather than taken from a crate, so
 //!   an upstream change of algorithm or of float conversion can never change
 //!   the stream. It is tiny, fast, passes BigCrush, and one 64-bit word of
-//!   state makes it easy to save and restore (see [`Sampler::rng_state`]).
+//!   state makes it easy to save and restore.
 //! * probabilities use `exp_det`, an `exp` built from `+ - * /`, because
 //!   `f64::exp` comes from the platform's libm and may differ in the last bit.
 //! * every sum runs over the candidates in an order fixed by the data
 //!   (token id, or logit descending with ties by id), never in an order left
 //!   behind by an unstable selection.
-//!
-//! Stop strings, which end generation at a piece of text, are in [`stop`].
-
-pub mod stop;
-
-pub use stop::StopStrings;
 
 use std::cmp::Ordering;
 
@@ -257,6 +251,7 @@ impl Sampler {
     }
 
     /// The configuration in use.
+    #[cfg(feature = "testing")]
     pub fn config(&self) -> &SamplerConfig {
         &self.cfg
     }
@@ -273,11 +268,13 @@ impl Sampler {
 
     /// The PRNG's state; restoring it with [`Sampler::set_rng_state`] replays
     /// the same draws (useful when decoding backtracks).
+    #[cfg(feature = "testing")]
     pub fn rng_state(&self) -> u64 {
         self.rng.0
     }
 
     /// Restores a state from [`Sampler::rng_state`].
+    #[cfg(feature = "testing")]
     pub fn set_rng_state(&mut self, state: u64) {
         self.rng.0 = state;
     }

@@ -41,11 +41,13 @@ impl StopStrings {
     }
 
     /// The stop strings watched for.
+    #[cfg(test)]
     pub fn stops(&self) -> &[String] {
         &self.stops
     }
 
     /// Whether a stop string has been seen.
+    #[cfg(test)]
     pub fn is_stopped(&self) -> bool {
         self.stopped
     }
