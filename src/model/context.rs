@@ -323,10 +323,26 @@ impl Context {
     /// step). Everything is checked before anything runs, so a bad token or
     /// a full context leaves the context as it was.
     pub fn feed(&mut self, tokens: &[u32], readback: Readback) -> Result<StepOutput, Error> {
+        let out = self.feed_until(tokens, readback, &|| false)?;
+        Ok(out.unwrap_or(StepOutput::None))
+    }
+
+    /// [`Context::feed`] that asks `stop` before each step and returns
+    /// `None` once it says yes (a long prompt can be cancelled): the steps
+    /// already run stay in the context.
+    pub fn feed_until(
+        &mut self,
+        tokens: &[u32],
+        readback: Readback,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<StepOutput>, Error> {
         self.check_feed(tokens, readback)?;
         let n_steps = tokens.len().div_ceil(self.n_batch);
         let mut out = StepOutput::None;
         for (i, chunk) in tokens.chunks(self.n_batch).enumerate() {
+            if stop() {
+                return Ok(None);
+            }
             let rb = if i + 1 == n_steps {
                 readback
             } else {
@@ -334,7 +350,7 @@ impl Context {
             };
             out = self.step(chunk, rb)?;
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     pub(super) fn check_feed(&self, tokens: &[u32], readback: Readback) -> Result<(), Error> {

@@ -116,6 +116,35 @@ impl Model {
         Self::build(&file, gpu, opts, progress)
     }
 
+    /// Loads a model from a GGUF file held in memory, without copying it:
+    /// the bytes are read while the weights are uploaded and not kept.
+    pub fn load_from_memory(
+        bytes: &[u8],
+        opts: &LoadOptions,
+        progress: impl FnMut(LoadProgress),
+    ) -> Result<Model, Error> {
+        let gpu = Gpu::new(&opts.gpu)?;
+        GgufFile::with_bytes(bytes, |file| Self::build(file, gpu, opts, progress))?
+    }
+
+    /// Loads a model from the `len` bytes of `file` at byte `offset` (`None`:
+    /// to the end of the file), memory-mapped: a file descriptor an app was
+    /// handed (Android's file picker), or a model stored uncompressed inside
+    /// a larger file (an asset in an APK). The file is closed when the
+    /// weights are uploaded.
+    pub fn load_from_file(
+        file: std::fs::File,
+        offset: u64,
+        len: Option<u64>,
+        opts: &LoadOptions,
+        progress: impl FnMut(LoadProgress),
+    ) -> Result<Model, Error> {
+        let name = PathBuf::from(format!("model file (from byte {offset})"));
+        let file = GgufFile::open_range(&file, offset, len, &name)?;
+        let gpu = Gpu::new(&opts.gpu)?;
+        Self::build(&file, gpu, opts, progress)
+    }
+
     /// What the model at `path` would take on the GPU `opts` picks, with one
     /// session of `opts.n_ctx` positions, computed from the file's tensor
     /// table before anything is allocated: its weights exactly as they are

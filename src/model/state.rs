@@ -11,6 +11,8 @@ use crate::error::Error;
 
 const MAGIC: &[u8; 4] = b"RWND";
 const VERSION: u32 = 1;
+/// Magic, version, layers, kv_dim, bytes per position, length.
+const HEADER_BYTES: usize = 4 + 4 + 4 + 4 + 8 + 8;
 
 /// The shape of a KV cache, as saved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,11 +87,16 @@ impl Context {
         }
     }
 
+    /// Bytes [`Context::save_state`] returns now (computed, not saved).
+    pub fn state_size(&self) -> usize {
+        HEADER_BYTES + 4 * self.len() + self.kv.prefix_bytes(self.len())
+    }
+
     /// The whole state of the context as bytes.
     pub fn save_state(&self) -> Result<Vec<u8>, Error> {
         let shape = self.cache_shape();
         let len = self.len();
-        let mut out = Vec::with_capacity(36 + 4 * len + self.kv.prefix_bytes(len));
+        let mut out = Vec::with_capacity(self.state_size());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&(shape.layers as u32).to_le_bytes());

@@ -46,7 +46,9 @@ impl Session {
     /// Makes the context equal to `prompt` (reusing the longest common
     /// prefix already in the cache), then generates one assistant turn,
     /// reporting it through `on_event`. The context afterwards holds the
-    /// prompt and the turn's visible tokens.
+    /// prompt and the turn's visible tokens (a cancel during the prompt
+    /// stops it between steps of `n_batch` tokens, and the context holds
+    /// the part run so far).
     pub fn generate(
         &mut self,
         prompt: &[u32],
@@ -84,15 +86,23 @@ impl Session {
             .count()
             .min(prompt.len() - 1);
         self.truncate(common);
+        let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.is_cancelled());
         let mut stats = Stats::default();
         let t0 = Instant::now();
-        let mut out = self.feed(&prompt[common..], readback)?;
-        stats.prompt_tokens = prompt.len() - common;
+        // A cancel stops a long prompt between steps (the part already run
+        // stays in the context).
+        let fed = self
+            .context
+            .feed_until(&prompt[common..], readback, &cancelled)?;
+        stats.prompt_tokens = self.history().len() - common;
         stats.prompt_time = t0.elapsed();
 
         let t1 = Instant::now();
         let checkpoint = self.history().len();
         let mut turn = Turn::new(tok, &opts.stop, bt.holdback);
+        let Some(mut out) = fed else {
+            return self.finish(turn, false, StopReason::Cancelled, stats, t1, on_event);
+        };
         if !opts.prefill.is_empty() {
             let ids = tok.encode(&opts.prefill, false)?;
             if self.history().len() + ids.len() >= self.n_ctx() {
@@ -112,7 +122,6 @@ impl Session {
         let mut diverged = false; // KeepContext: discarded tokens are in the context
         let mut visible_from = checkpoint; // where the visible answer's tokens start
         let mut banned: Option<u32> = None; // first token of an attempt a guard reset
-        let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.is_cancelled());
         let reason = loop {
             if cancelled() {
                 break StopReason::Cancelled;
