@@ -221,7 +221,7 @@ fn profile(model: &Model, args: &Args, reps: usize) -> anyhow::Result<()> {
             best(&mut tg, t);
         }
     }
-    let timing = if model.gpu().timestamps {
+    let timing = if model.gpu().is_some_and(|g| g.timestamps) {
         "GPU timestamps"
     } else {
         "CPU time of one submit per op"
@@ -230,7 +230,7 @@ fn profile(model: &Model, args: &Args, reps: usize) -> anyhow::Result<()> {
         "{} {} on {} ({timing}, KV cache {}, best of {reps})",
         model.name(),
         model.file_type(),
-        model.gpu().describe(),
+        model.device_info(),
         if ctx.kv_f16() { "f16" } else { "f32" }
     );
     if let Some(pp) = pp {
@@ -374,7 +374,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let size_mib = model.weight_bytes() as f64 / (1024.0 * 1024.0);
-    let adapter = model.gpu().describe();
+    let adapter = model.device_info();
     // Fraction of the bandwidth bound: a decoded token reads every weight.
     let bw = |tps: f64| {
         args.bandwidth_gbs
