@@ -146,6 +146,9 @@ impl Error {
                 TokenizerError::Metadata(g) => gguf_kind(g),
                 _ => K::InvalidModel,
             },
+            // A template is the model's: one that runs past its bounds is a
+            // bad model file, not a bad conversation.
+            Error::Chat(ChatError::Limit(_)) => K::InvalidModel,
             Error::Chat(_) | Error::Sampler(_) | Error::State(_) => K::InvalidArgument,
             Error::Gpu(e) => match e {
                 GpuError::NoAdapter { .. } | GpuError::RequestDevice(_) => K::Unsupported,
