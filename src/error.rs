@@ -185,6 +185,7 @@ fn io_kind(e: &std::io::Error) -> ErrorKind {
 fn gguf_kind(e: &GgufError) -> ErrorKind {
     match e {
         GgufError::Io { source, .. } | GgufError::Write { source } => io_kind(source),
+        GgufError::IsDirectory { .. } => ErrorKind::InvalidArgument,
         GgufError::UnsupportedVersion(_) | GgufError::UnknownTensorType { .. } => {
             ErrorKind::Unsupported
         }

@@ -332,8 +332,8 @@ impl std::fmt::Display for DeviceInfo {
 /// Opens a GGUF file, naming it in errors.
 fn open_model_file(path: &Path) -> Result<GgufFile, Error> {
     GgufFile::open(path).map_err(|source| match source {
-        // I/O errors already name the file.
-        GgufError::Io { .. } => Error::Gguf(source),
+        // These already name the file.
+        GgufError::Io { .. } | GgufError::IsDirectory { .. } => Error::Gguf(source),
         source => Error::File {
             path: path.to_path_buf(),
             source,

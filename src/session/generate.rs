@@ -85,14 +85,25 @@ impl Session {
             .min(prompt.len() - 1);
         self.truncate(common);
         let mut stats = Stats::default();
-        let t0 = Instant::now();
-        let mut out = self.feed(&prompt[common..], readback)?;
-        stats.prompt_tokens = prompt.len() - common;
-        stats.prompt_time = t0.elapsed();
-
-        let t1 = Instant::now();
-        let checkpoint = self.history().len();
+        let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.is_cancelled());
         let mut turn = Turn::new(tok, &opts.stop, bt.holdback);
+        let t0 = Instant::now();
+        // The prompt runs in steps of n_batch tokens; a cancel stops it
+        // between two (one that came before the call stops it before any).
+        let fed = match cancelled() {
+            true => None,
+            false => self
+                .context
+                .feed_until(&prompt[common..], readback, cancelled)?,
+        };
+        stats.prompt_tokens = self.history().len() - common;
+        stats.prompt_time = t0.elapsed();
+        let t1 = Instant::now();
+        let Some(mut out) = fed else {
+            return self.finish(turn, false, StopReason::Cancelled, stats, t1, on_event);
+        };
+
+        let checkpoint = self.history().len();
         if !opts.prefill.is_empty() {
             let ids = tok.encode(&opts.prefill, false)?;
             if self.history().len() + ids.len() >= self.n_ctx() {
@@ -112,7 +123,6 @@ impl Session {
         let mut diverged = false; // KeepContext: discarded tokens are in the context
         let mut visible_from = checkpoint; // where the visible answer's tokens start
         let mut banned: Option<u32> = None; // first token of an attempt a guard reset
-        let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.is_cancelled());
         let reason = loop {
             if cancelled() {
                 break StopReason::Cancelled;
