@@ -123,7 +123,7 @@ impl KvCache {
         let words = (self.len as u64 * self.bytes_per_position()).div_ceil(4) as usize;
         let mut out = Vec::new();
         for buf in self.k.iter().chain(&self.v) {
-            let w = gpu.read_u32(buf, 0, words)?;
+            let w = gpu.read::<u32>(buf, 0, words)?;
             out.extend_from_slice(bytemuck::cast_slice(&w));
         }
         Ok(out)

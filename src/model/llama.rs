@@ -693,7 +693,7 @@ impl Graph {
         if read_bytes == 0 {
             return Ok(StepOutput::None);
         }
-        let bytes = read_mapped(&self.gpu, &self.staging, read_bytes)?;
+        let bytes = self.gpu.read_mapped(&self.staging, read_bytes)?;
         Ok(match readback {
             Readback::Argmax => StepOutput::Argmax(bytemuck::pod_read_unaligned(&bytes[..4])),
             _ => StepOutput::Logits(bytemuck::pod_collect_to_vec(&bytes)),
@@ -724,7 +724,7 @@ impl Graph {
                 timestamp_writes: None,
             });
             for (_, op) in self.step_ops(readback) {
-                op.record_ctx(&mut pass, n as u32, (pos0 + n) as u32);
+                op.record(&mut pass, n as u32, (pos0 + n) as u32);
             }
         }
         let read_bytes = self.copy_readback(&mut enc, readback, n);
@@ -784,14 +784,14 @@ impl Graph {
                         end_of_pass_write_index: Some(2 * i as u32 + 1),
                     }),
                 });
-                op.record_ctx(&mut pass, n as u32, kv_len);
+                op.record(&mut pass, n as u32, kv_len);
             }
             enc.resolve_query_set(&set, 0..count, &resolve, 0);
             enc.copy_buffer_to_buffer(&resolve, 0, &read, 0, count as u64 * 8);
             read_bytes = self.copy_readback(&mut enc, readback, n);
             gpu.queue.submit([enc.finish()]);
             let stamps: Vec<u64> =
-                bytemuck::pod_collect_to_vec(&read_mapped(&gpu, &read, count as u64 * 8)?);
+                bytemuck::pod_collect_to_vec(&gpu.read_mapped(&read, count as u64 * 8)?);
             let period = gpu.queue.get_timestamp_period() as f64 * 1e-9;
             for (i, t) in times.iter_mut().enumerate() {
                 *t = stamps[2 * i + 1].saturating_sub(stamps[2 * i]) as f64 * period;
@@ -810,7 +810,7 @@ impl Graph {
                         label: Some("profile op"),
                         timestamp_writes: None,
                     });
-                    op.record_ctx(&mut pass, n as u32, kv_len);
+                    op.record(&mut pass, n as u32, kv_len);
                 }
                 gpu.queue.submit([enc.finish()]);
                 gpu.wait()?;
@@ -852,23 +852,4 @@ impl Graph {
             .map(|(_, op)| op.dispatch_info(n_tokens as u32, kv_len).len())
             .sum()
     }
-}
-
-/// Maps the first `len` bytes of a MAP_READ buffer, waits, and copies them out.
-fn read_mapped(gpu: &Gpu, buf: &wgpu::Buffer, len: u64) -> Result<Vec<u8>, GpuError> {
-    let slice = buf.slice(..len);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    gpu.device.poll(wgpu::PollType::wait_indefinitely())?;
-    gpu.check()?;
-    rx.recv()
-        .map_err(|_| GpuError::Validation("map callback never ran".into()))??;
-    let bytes = slice
-        .get_mapped_range()
-        .map_err(|e| GpuError::Validation(e.to_string()))?
-        .to_vec();
-    buf.unmap();
-    Ok(bytes)
 }
