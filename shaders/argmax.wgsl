@@ -8,9 +8,9 @@ struct ArgParams {
     _c: u32,
 }
 
-@group(0) @binding(1) var<uniform> p: ArgParams;
-@group(0) @binding(2) var<storage, read> logits: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+@group(0) @binding(BIND_PARAMS) var<uniform> p: ArgParams;
+@group(0) @binding(BIND_LOGITS) var<storage, read> logits: array<f32>;
+@group(0) @binding(BIND_OUT) var<storage, read_write> out: array<u32>;
 
 var<workgroup> best_v: array<f32, WG>;
 var<workgroup> best_i: array<u32, WG>;

@@ -64,6 +64,7 @@ impl Forward {
         }
     }
 
+    #[cfg(feature = "testing")]
     fn kv_f16(&self) -> bool {
         match self {
             Forward::Gpu(f) => f.kv_f16(),
@@ -145,6 +146,7 @@ impl Context {
     }
 
     /// Most tokens one step takes (longer feeds are split into steps).
+    #[cfg(feature = "testing")]
     pub fn n_batch(&self) -> usize {
         self.n_batch
     }
@@ -159,6 +161,7 @@ impl Context {
         self.history.len()
     }
 
+    #[cfg(feature = "testing")]
     pub fn is_empty(&self) -> bool {
         self.history.is_empty()
     }
@@ -174,6 +177,7 @@ impl Context {
     }
 
     /// The KV cache holds f16 (else f32).
+    #[cfg(feature = "testing")]
     pub fn kv_f16(&self) -> bool {
         self.forward.kv_f16()
     }

@@ -242,6 +242,7 @@ impl GpuForward {
     }
 
     /// The KV cache holds f16 (else f32).
+    #[cfg(feature = "testing")]
     pub fn kv_f16(&self) -> bool {
         self.kv.is_f16()
     }
@@ -268,7 +269,7 @@ impl GpuForward {
                 timestamp_writes: None,
             });
             for (_, op) in self.step_ops(readback) {
-                op.record_ctx(&mut pass, n, kv_len);
+                op.record(&mut pass, n, kv_len);
             }
         }
         let read_bytes = self.copy_readback(&mut enc, readback, tokens.len());

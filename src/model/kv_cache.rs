@@ -76,6 +76,7 @@ impl KvCache {
     }
 
     /// The cache holds f16 values (else f32).
+    #[cfg(feature = "testing")]
     pub fn is_f16(&self) -> bool {
         self.f16
     }
@@ -100,7 +101,7 @@ impl KvCache {
         let words = layer_cache_bytes(self.bytes_per_position(), len) / 4;
         let mut out = Vec::with_capacity(words * 4 * 2 * self.k.len());
         for buf in self.k.iter().chain(&self.v) {
-            let w: Vec<u32> = gpu.read_u32(buf, 0, words)?;
+            let w = gpu.read::<u32>(buf, 0, words)?;
             out.extend_from_slice(bytemuck::cast_slice(&w));
         }
         Ok(out)

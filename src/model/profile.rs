@@ -100,7 +100,7 @@ impl GpuForward {
                         end_of_pass_write_index: Some(2 * i as u32 + 1),
                     }),
                 });
-                op.record_ctx(&mut pass, n, kv_len);
+                op.record(&mut pass, n, kv_len);
             }
             enc.resolve_query_set(&set, 0..count, &resolve, 0);
             enc.copy_buffer_to_buffer(&resolve, 0, &read, 0, count as u64 * 8);
@@ -124,7 +124,7 @@ impl GpuForward {
                     label: Some("profile op"),
                     timestamp_writes: None,
                 });
-                op.record_ctx(&mut pass, n, kv_len);
+                op.record(&mut pass, n, kv_len);
             }
             gpu.queue.submit([op_enc.finish()]);
             gpu.wait()?;
