@@ -279,7 +279,7 @@ fn cancel_latency(model: &Model, args: &Args, n: usize, reps: usize) -> anyhow::
         session.truncate(0);
         let prompt = tokens(n, vocab, rep + 1);
         let cancel = CancelFlag::new();
-        let gen = GenerateOptions {
+        let gen_opts = GenerateOptions {
             cancel: Some(cancel.clone()),
             ..GenerateOptions::default()
         };
@@ -291,7 +291,7 @@ fn cancel_latency(model: &Model, args: &Args, n: usize, reps: usize) -> anyhow::
             let _ = tx.send(at);
         });
         let mut reason = None;
-        session.generate(&prompt, &gen, |ev| {
+        session.generate(&prompt, &gen_opts, |ev| {
             if let Event::Done { reason: r, .. } = ev {
                 reason = Some(r);
             }
@@ -304,7 +304,11 @@ fn cancel_latency(model: &Model, args: &Args, n: usize, reps: usize) -> anyhow::
             reason == Some(StopReason::Cancelled),
             "the prompt finished before the cancel ({reason:?}); use a longer one"
         );
-        latencies.push(returned.saturating_duration_since(cancelled_at).as_secs_f64());
+        latencies.push(
+            returned
+                .saturating_duration_since(cancelled_at)
+                .as_secs_f64(),
+        );
     }
     let (lat, lat_sd) = mean_sd(&latencies);
     println!(

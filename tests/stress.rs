@@ -50,12 +50,12 @@ fn request(i: usize) -> (Vec<u32>, GenerateOptions) {
         ..SamplerConfig::default()
     };
     sampler.logit_bias.push((EOS, f32::NEG_INFINITY));
-    let reset_step = (i % 2 == 0).then_some(3 + i % 4);
+    let reset_step = i.is_multiple_of(2).then_some(3 + i % 4);
     let opts = GenerateOptions {
         sampler,
         max_tokens: 24,
         backtrack: BacktrackOptions {
-            policy: if i % 3 == 0 {
+            policy: if i.is_multiple_of(3) {
                 ResetPolicy::KeepContext
             } else {
                 ResetPolicy::Rollback
