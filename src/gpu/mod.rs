@@ -277,7 +277,6 @@ impl Gpu {
     }
 
     /// Waits until all submitted work is done.
-    #[cfg(feature = "testing")]
     pub fn wait(&self) -> Result<(), GpuError> {
         self.device.poll(wgpu::PollType::wait_indefinitely())?;
         self.check()

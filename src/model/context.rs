@@ -52,6 +52,14 @@ impl Forward {
         }
     }
 
+    /// Waits until the steps already started have run (a GPU runs
+    /// submitted steps after `step` returns).
+    fn wait(&self) -> Result<(), Error> {
+        match self {
+            Forward::Gpu(f) => f.wait(),
+        }
+    }
+
     fn n_ctx(&self) -> usize {
         match self {
             Forward::Gpu(f) => f.n_ctx(),
@@ -199,24 +207,41 @@ impl Context {
     /// step). Everything is checked before anything runs, so a bad token or
     /// a full context leaves the context as it was.
     pub fn feed(&mut self, tokens: &[u32], readback: Readback) -> Result<StepOutput, Error> {
-        let out = self.feed_until(tokens, readback, || false)?;
+        let out = self.run_steps(tokens, readback, None)?;
         Ok(out.unwrap_or(StepOutput::None))
     }
 
     /// [`Context::feed`], asking `stop` before each step after the first:
     /// `None` when it said stop (the steps already run stay in the context).
+    /// Each step is waited for before `stop` is asked, so a stop takes
+    /// effect within one step: without the wait a GPU would still be
+    /// running every step queued ahead of it.
     pub fn feed_until(
         &mut self,
         tokens: &[u32],
         readback: Readback,
         stop: impl Fn() -> bool,
     ) -> Result<Option<StepOutput>, Error> {
+        self.run_steps(tokens, readback, Some(&stop))
+    }
+
+    fn run_steps(
+        &mut self,
+        tokens: &[u32],
+        readback: Readback,
+        stop: Option<&dyn Fn() -> bool>,
+    ) -> Result<Option<StepOutput>, Error> {
         self.check_feed(tokens, readback)?;
         let n_steps = tokens.len().div_ceil(self.n_batch);
         let mut out = StepOutput::None;
         for (i, chunk) in tokens.chunks(self.n_batch).enumerate() {
-            if i > 0 && stop() {
-                return Ok(None);
+            if i > 0
+                && let Some(stop) = stop
+            {
+                self.forward.wait()?;
+                if stop() {
+                    return Ok(None);
+                }
             }
             let rb = if i + 1 == n_steps {
                 readback

@@ -231,6 +231,11 @@ impl GpuForward {
         })
     }
 
+    /// Waits until every submitted step has run.
+    pub fn wait(&self) -> Result<(), Error> {
+        Ok(self.gpu.wait()?)
+    }
+
     /// Positions the KV cache holds.
     pub fn n_ctx(&self) -> usize {
         self.kv.capacity()
