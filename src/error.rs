@@ -155,6 +155,7 @@ impl Error {
                 GpuError::Unsupported { .. } => K::Unsupported,
                 GpuError::TooLarge { .. } => K::OutOfMemory,
                 GpuError::Invalid(_) => K::InvalidArgument,
+                GpuError::DeviceLost(_) => K::DeviceLost,
                 _ => K::Internal,
             },
             Error::Tensor { source, .. } => match source {

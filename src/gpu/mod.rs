@@ -49,6 +49,8 @@ pub enum GpuError {
     Map(#[from] wgpu::BufferAsyncError),
     #[error("waiting for the GPU failed: {0}")]
     Poll(#[from] wgpu::PollError),
+    #[error("the GPU device was lost ({0}); load the model again")]
+    DeviceLost(String),
     #[error("GPU validation error: {0}")]
     Validation(String),
 }
@@ -75,6 +77,8 @@ pub struct Gpu {
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub timestamps: bool,
     errors: Arc<Mutex<Vec<String>>>,
+    /// Why the device was lost, once it is.
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 impl Gpu {
@@ -160,6 +164,17 @@ impl Gpu {
                 trace: wgpu::Trace::Off,
             })
             .await?;
+        // wgpu's default handlers panic; a library reports errors instead.
+        // A lost device (driver reset, GPU removed, `destroy`) is remembered
+        // and every later use of it fails with `GpuError::DeviceLost`.
+        let lost = Arc::new(Mutex::new(None));
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            log::error!("wgpu: device lost ({reason:?}): {message}");
+            if let Ok(mut l) = lost_sink.lock() {
+                *l = Some(format!("{reason:?}: {message}"));
+            }
+        });
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -189,6 +204,7 @@ impl Gpu {
             kv_f16,
             timestamps,
             errors,
+            lost,
         }))
     }
 
@@ -201,6 +217,7 @@ impl Gpu {
     /// Returns (and clears) validation errors wgpu reported outside of the
     /// builders (e.g. while recording or submitting a step).
     pub fn check(&self) -> Result<(), GpuError> {
+        self.check_lost()?;
         let mut v = self.errors.lock().unwrap_or_else(|e| e.into_inner());
         if v.is_empty() {
             Ok(())
@@ -209,6 +226,23 @@ impl Gpu {
             v.clear();
             Err(GpuError::Validation(msg))
         }
+    }
+
+    /// `GpuError::DeviceLost` once the device is lost.
+    pub fn check_lost(&self) -> Result<(), GpuError> {
+        match &*self.lost.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(why) => Err(GpuError::DeviceLost(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Destroys the device, as a driver reset would lose it (tests of what
+    /// happens then).
+    #[cfg(feature = "testing")]
+    pub fn destroy(&self) {
+        self.device.destroy();
+        // The lost callback runs when the device is next polled.
+        let _ = self.device.poll(wgpu::PollType::Poll);
     }
 
     /// Runs `f` inside a validation error scope; a wgpu validation error
@@ -278,8 +312,18 @@ impl Gpu {
 
     /// Waits until all submitted work is done.
     pub fn wait(&self) -> Result<(), GpuError> {
-        self.device.poll(wgpu::PollType::wait_indefinitely())?;
+        self.poll_wait()?;
         self.check()
+    }
+
+    /// Blocks until the queue is idle. A failure on a lost device is
+    /// reported as the loss.
+    fn poll_wait(&self) -> Result<(), GpuError> {
+        self.check_lost()?;
+        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
+        self.check_lost()?;
+        polled?;
+        Ok(())
     }
 
     /// Copies bytes `offset..offset + len` of a COPY_SRC buffer out (waits
@@ -341,10 +385,13 @@ impl Gpu {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device.poll(wgpu::PollType::wait_indefinitely())?;
+        self.poll_wait()?;
         self.check()?;
-        rx.recv()
-            .map_err(|_| GpuError::Validation("map callback never ran".into()))??;
+        let mapped = rx
+            .recv()
+            .map_err(|_| GpuError::Validation("map callback never ran".into()))?;
+        self.check_lost()?;
+        mapped?;
         let view = slice
             .get_mapped_range()
             .map_err(|e| GpuError::Validation(e.to_string()))?;

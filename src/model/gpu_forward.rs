@@ -51,6 +51,7 @@ impl GpuForward {
         n_batch: usize,
         all_logits: bool,
     ) -> Result<GpuForward, Error> {
+        gpu.check_lost()?;
         let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let forward = Self::build(gpu, kernels, config, weights, n_ctx, n_batch, all_logits);
         if pollster::block_on(scope.pop()).is_some() {
@@ -266,6 +267,7 @@ impl GpuForward {
         pos0: usize,
         readback: Readback,
     ) -> Result<StepOutput, Error> {
+        self.gpu.check_lost()?;
         let (n, kv_len) = self.begin_step(tokens, pos0);
         let mut enc = self.encoder("step");
         {
