@@ -1,5 +1,7 @@
 // out[0] = the index of the largest of logits[0..n]; ties go to the lowest
-// index; NaNs are skipped. One workgroup. Generated constants: WG (power of 2).
+// index; NaNs are skipped, and all-NaN logits give 0xffffffff (broken
+// weights: the caller reports it). One workgroup. Generated constants: WG
+// (power of 2).
 
 struct ArgParams {
     n: u32,
@@ -51,6 +53,6 @@ fn main(@builtin(local_invocation_index) li: u32) {
         workgroupBarrier();
     }
     if (li == 0u) {
-        out[0] = select(best_i[0], 0u, best_i[0] == NONE);
+        out[0] = best_i[0];
     }
 }

@@ -108,6 +108,9 @@ pub enum Error {
     /// An evaluation's text is shorter than one chunk.
     #[error("the text has {tokens} tokens, fewer than one chunk of {needed}")]
     TooFewTokens { tokens: usize, needed: usize },
+    /// Every logit of a step was NaN: the weights are broken.
+    #[error("the model's logits are all NaN (broken weights?)")]
+    NoFiniteLogits,
     /// All-logits readback from a session not created for it.
     #[error("this session was not created with all_logits")]
     NoAllLogits,
@@ -162,7 +165,7 @@ impl Error {
                 QuantError::Unsupported(_) => K::Unsupported,
                 _ => K::InvalidModel,
             },
-            Error::VocabMismatch { .. } => K::InvalidModel,
+            Error::VocabMismatch { .. } | Error::NoFiniteLogits => K::InvalidModel,
             Error::BadToken { .. }
             | Error::EmptyPrompt
             | Error::UnknownResetToken(_)

@@ -11,8 +11,7 @@ use rewind::model::synth::{SynthSpec, synth_llama};
 use rewind::quant::GgmlType;
 use rewind::session::LogitsProcessor;
 use rewind::{
-    Control, ErrorKind, GenerateOptions, LoadOptions, Model, SamplerConfig,
-    Session, SessionOptions,
+    Control, ErrorKind, GenerateOptions, LoadOptions, Model, SamplerConfig, Session, SessionOptions,
 };
 
 fn load() -> (Model, Arc<Gpu>) {
@@ -50,7 +49,9 @@ const PROMPT: &[u32] = &[257, 72, 105, 33, 10, 65, 66, 67, 68];
 fn a_lost_device_is_an_error_of_its_kind() {
     let (model, gpu) = load();
     let mut s = session(&model).unwrap();
-    let before = s.generate(PROMPT, &greedy(4), |_| Control::Continue).unwrap();
+    let before = s
+        .generate(PROMPT, &greedy(4), |_| Control::Continue)
+        .unwrap();
     assert_eq!(before.generated_tokens, 4);
 
     // Lost in the middle of a generation (at its third token).
@@ -82,6 +83,8 @@ fn a_lost_device_is_an_error_of_its_kind() {
     // A model loaded again works.
     let (model, _gpu) = load();
     let mut s = session(&model).unwrap();
-    let again = s.generate(PROMPT, &greedy(4), |_| Control::Continue).unwrap();
+    let again = s
+        .generate(PROMPT, &greedy(4), |_| Control::Continue)
+        .unwrap();
     assert_eq!(again.generated_tokens, 4);
 }

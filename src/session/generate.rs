@@ -64,6 +64,7 @@ impl Session {
         }
         let bt = &opts.backtrack;
         let reset_token = self.resolve_reset_token(&bt.reset_token)?;
+        let vocab = self.model().config().vocab_size;
         let mut sampler = Sampler::new(opts.sampler.clone())?;
         let model = self.model().clone();
         let tok = model.tokenizer();
@@ -131,6 +132,7 @@ impl Session {
                 break StopReason::MaxTokens;
             }
             let next = match out {
+                StepOutput::Argmax(t) if t as usize >= vocab => return Err(Error::NoFiniteLogits),
                 StepOutput::Argmax(t) => t,
                 StepOutput::Logits(mut logits) => {
                     if let Some(p) = &opts.logits_processor {
@@ -147,7 +149,12 @@ impl Session {
                     if let Some(b) = banned.take() {
                         logits[b as usize] = f32::NEG_INFINITY;
                     }
-                    sampler.sample(&logits, self.history())
+                    let t = sampler.sample(&logits, self.history());
+                    // The sampler picks a NaN logit only when all are NaN.
+                    if logits[t as usize].is_nan() {
+                        return Err(Error::NoFiniteLogits);
+                    }
+                    t
                 }
                 StepOutput::None => unreachable!("the last step always reads back"),
             };
