@@ -27,7 +27,9 @@ use rewind::gpu::GpuOptions;
 use rewind::model::synth::{SynthSpec, synth_llama};
 use rewind::model::{LoadOptions, Model, OpTime, Readback};
 use rewind::quant::GgmlType;
-use rewind::session::{Session, SessionOptions};
+use rewind::session::{
+    CancelFlag, Control, Event, GenerateOptions, Session, SessionOptions, StopReason,
+};
 
 #[derive(Parser, Debug)]
 #[command(about = "Measure prefill and decode speed (llama-bench style)")]
@@ -89,6 +91,11 @@ struct Args {
     /// re-prefilling the prompt from scratch (0 = skip).
     #[arg(long, default_value_t = 512)]
     rollback: usize,
+    /// Instead of the table: how long a cancel takes to stop the prompt
+    /// processing of a prompt of this many tokens (cancelled after half of
+    /// it), against the time of one prefill chunk (-b tokens).
+    #[arg(long)]
+    cancel_latency: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -221,7 +228,7 @@ fn profile(model: &Model, args: &Args, reps: usize) -> anyhow::Result<()> {
             best(&mut tg, t);
         }
     }
-    let timing = if model.gpu().timestamps {
+    let timing = if model.gpu().is_some_and(|g| g.timestamps) {
         "GPU timestamps"
     } else {
         "CPU time of one submit per op"
@@ -230,7 +237,7 @@ fn profile(model: &Model, args: &Args, reps: usize) -> anyhow::Result<()> {
         "{} {} on {} ({timing}, KV cache {}, best of {reps})",
         model.name(),
         model.file_type(),
-        model.gpu().describe(),
+        model.device_info(),
         if ctx.kv_f16() { "f16" } else { "f32" }
     );
     if let Some(pp) = pp {
@@ -243,6 +250,81 @@ fn profile(model: &Model, args: &Args, reps: usize) -> anyhow::Result<()> {
     if let Some(tg) = tg {
         print_profile(&format!("decode, one token at position {n}"), &tg, 1);
     }
+    Ok(())
+}
+
+/// `--cancel-latency N`: a prompt of N tokens is cancelled from another
+/// thread after half of its expected prefill time; reports the time from
+/// the cancel to `generate` returning, next to one chunk's time.
+fn cancel_latency(model: &Model, args: &Args, n: usize, reps: usize) -> anyhow::Result<()> {
+    let vocab = model.config().vocab_size;
+    let opts = SessionOptions {
+        n_ctx: n + 8,
+        n_batch: args.batch.min(n),
+        all_logits: false,
+    };
+    let mut session = Session::new(model, &opts)?;
+    let chunk = tokens(opts.n_batch, vocab, 0);
+    let mut chunk_times = Vec::new();
+    for _ in 0..=reps {
+        session.truncate(0);
+        let t = Instant::now();
+        session.feed(&chunk, Readback::LastLogits)?;
+        chunk_times.push(t.elapsed().as_secs_f64());
+    }
+    let (chunk_s, _) = mean_sd(&chunk_times[1..]);
+    let prefill_s = chunk_s * n as f64 / opts.n_batch as f64;
+    let mut latencies = Vec::new();
+    for rep in 0..reps {
+        session.truncate(0);
+        let prompt = tokens(n, vocab, rep + 1);
+        let cancel = CancelFlag::new();
+        let gen_opts = GenerateOptions {
+            cancel: Some(cancel.clone()),
+            ..GenerateOptions::default()
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<Instant>();
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs_f64(prefill_s / 2.0));
+            let at = Instant::now();
+            cancel.cancel();
+            let _ = tx.send(at);
+        });
+        let mut reason = None;
+        session.generate(&prompt, &gen_opts, |ev| {
+            if let Event::Done { reason: r, .. } = ev {
+                reason = Some(r);
+            }
+            Control::Continue
+        })?;
+        let returned = Instant::now();
+        canceller.join().expect("canceller thread");
+        let cancelled_at = rx.recv()?;
+        anyhow::ensure!(
+            reason == Some(StopReason::Cancelled),
+            "the prompt finished before the cancel ({reason:?}); use a longer one"
+        );
+        latencies.push(
+            returned
+                .saturating_duration_since(cancelled_at)
+                .as_secs_f64(),
+        );
+    }
+    let (lat, lat_sd) = mean_sd(&latencies);
+    println!(
+        "{} {} on {}: prompt {n} tokens, cancelled half way ({reps} runs)",
+        model.name(),
+        model.file_type(),
+        model.device_info()
+    );
+    println!(
+        "cancel -> return: {:.1} ± {:.1} ms; one prefill chunk of {} tokens: {:.1} ms ({:.2} chunks)",
+        lat * 1e3,
+        lat_sd * 1e3,
+        opts.n_batch,
+        chunk_s * 1e3,
+        lat / chunk_s
+    );
     Ok(())
 }
 
@@ -295,6 +377,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     let reps = args.repetitions.max(1);
     if args.profile {
         return profile(&model, &args, reps);
+    }
+    if let Some(n) = args.cancel_latency {
+        return cancel_latency(&model, &args, n, reps);
     }
     let vocab = model.config().vocab_size;
     let longest = args
@@ -374,7 +459,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let size_mib = model.weight_bytes() as f64 / (1024.0 * 1024.0);
-    let adapter = model.gpu().describe();
+    let adapter = model.device_info();
     // Fraction of the bandwidth bound: a decoded token reads every weight.
     let bw = |tps: f64| {
         args.bandwidth_gbs

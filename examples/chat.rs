@@ -8,9 +8,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::{Arc, Mutex};
+
 use rewind::{
-    BacktrackOptions, Control, Event, GenerateOptions, GpuOptions, LoadOptions, Message, Model,
-    ResetPolicy, ResetToken, SamplerConfig, Session, SessionOptions, Stats,
+    BacktrackOptions, CancelFlag, Control, Event, GenerateOptions, GpuOptions, LoadOptions,
+    Message, Model, ResetPolicy, ResetToken, SamplerConfig, Session, SessionOptions, Stats,
+    StopReason,
 };
 
 #[derive(Parser, Debug)]
@@ -88,9 +91,63 @@ fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line, each said once: a message that
+/// already quotes its cause (rewind's errors do) doesn't repeat it.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+/// What Ctrl-C does: stop the answer being generated (the conversation
+/// goes on), or quit when none is.
+#[derive(Default)]
+struct Interrupt {
+    answering: Mutex<Option<CancelFlag>>,
+}
+
+impl Interrupt {
+    fn install() -> anyhow::Result<Arc<Interrupt>> {
+        let state = Arc::new(Interrupt::default());
+        let handler_state = state.clone();
+        ctrlc::set_handler(move || {
+            match handler_state.answering.lock().ok().and_then(|a| a.clone()) {
+                Some(cancel) => cancel.cancel(),
+                None => {
+                    eprintln!();
+                    std::process::exit(0);
+                }
+            }
+        })?;
+        Ok(state)
+    }
+
+    /// Marks an answer as running until the returned guard drops; Ctrl-C
+    /// cancels it through the returned flag.
+    fn answering(&self) -> (CancelFlag, impl Drop + '_) {
+        let cancel = CancelFlag::new();
+        *self.answering.lock().unwrap_or_else(|p| p.into_inner()) = Some(cancel.clone());
+        struct Done<'a>(&'a Interrupt);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                *self.0.answering.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+        }
+        (cancel, Done(self))
     }
 }
 
@@ -182,6 +239,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         ..GenerateOptions::default()
     };
     let mut messages: Vec<Message> = args.system.iter().map(Message::system).collect();
+    let interrupt = Interrupt::install()?;
 
     if let Some(prompt) = &args.prompt {
         let text = if args.raw {
@@ -190,13 +248,15 @@ fn run(args: Args) -> anyhow::Result<()> {
             messages.push(Message::user(prompt));
             model.chat_template().render(&messages, true)?
         };
-        answer(&model, &mut session, &text, &gen_opts)?;
+        answer(&model, &mut session, &text, &gen_opts, &interrupt)?;
         return Ok(());
     }
     if args.raw {
         anyhow::bail!("--raw needs a prompt (-p)");
     }
-    eprintln!("interactive chat: type a message, an empty line or Ctrl-D quits");
+    eprintln!(
+        "interactive chat: type a message; Ctrl-C stops an answer, an empty line, Ctrl-D or Ctrl-C at the prompt quits"
+    );
     let stdin = std::io::stdin();
     loop {
         eprint!("> ");
@@ -207,7 +267,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         messages.push(Message::user(line.trim_end_matches(['\n', '\r'])));
         let text = model.chat_template().render(&messages, true)?;
-        let reply = answer(&model, &mut session, &text, &gen_opts)?;
+        let reply = answer(&model, &mut session, &text, &gen_opts, &interrupt)?;
+        // An answer stopped by Ctrl-C stays in the conversation as far as it
+        // was shown.
         messages.push(Message::assistant(&reply));
     }
     Ok(())
@@ -219,8 +281,14 @@ fn answer(
     session: &mut Session,
     text: &str,
     gen_opts: &GenerateOptions,
+    interrupt: &Interrupt,
 ) -> anyhow::Result<String> {
     let tokens = model.tokenizer().encode_with_bos(text, true)?;
+    let (cancel, _answering) = interrupt.answering();
+    let gen_opts = &GenerateOptions {
+        cancel: Some(cancel),
+        ..gen_opts.clone()
+    };
     let mut reply = String::new();
     let mut stdout = std::io::stdout();
     let tty = stdout.is_terminal();
@@ -247,7 +315,12 @@ fn answer(
                     print!("\n[reset: the text above was discarded]\n");
                 }
             }
-            Event::Done { stats, .. } => final_stats = stats.clone(),
+            Event::Done { stats, reason } => {
+                if reason == StopReason::Cancelled {
+                    print!(" [stopped]");
+                }
+                final_stats = stats.clone();
+            }
         }
         let _ = stdout.flush();
         Control::Continue

@@ -89,7 +89,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             "{} ({}, {}): {} tokens, {} chunks of {} ({} scored each)",
             args.model.display(),
             model.file_type(),
-            model.gpu().describe(),
+            model.device_info(),
             tokens.len(),
             chunks,
             n_ctx,

@@ -689,9 +689,11 @@ const char *rw_version(void);
 uint32_t rw_abi_version(void);
 
 /**
- * The message of the latest call on this thread that returned a status:
- * empty when it returned `RW_OK`. Owned by the library, valid until the
- * next `rw_*` call on this thread; never NULL.
+ * The message of the latest call on this thread that returned a status
+ * (empty when it returned `RW_OK`), or of a later call without one that
+ * failed (a getter given NULL returns NULL or 0 and says why here). Owned
+ * by the library, valid until the next `rw_*` call on this thread; never
+ * NULL.
  */
 const char *rw_last_error(void);
 

@@ -61,9 +61,9 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
     command -v apt-get >/dev/null 2>&1 ||
         die "python3 with pip is needed to download the model; please install it"
     say "installing python3 and pip with apt-get"
-    as_root apt-get update
+    as_root apt-get update >&2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        python3 python3-pip ca-certificates
+        python3 python3-pip ca-certificates >&2
     python3 -m pip --version >/dev/null 2>&1 || die "python3 -m pip still does not work"
 fi
 

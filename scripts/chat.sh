@@ -33,4 +33,9 @@ for arg in "$@"; do
 done
 [ "$needs_smollm2" = 0 ] || bash models/fetch.sh
 
+# Build with cargo's progress on stderr (the first build takes minutes),
+# then run: stdout carries only the answer.
+say "building the chat example (cargo build --release --example chat)"
+cargo build --release --example chat
+say "starting the chat"
 exec cargo run --quiet --release --example chat -- "$@"

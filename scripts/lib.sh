@@ -45,9 +45,11 @@ ensure_gpu_stack() {
         return 0
     fi
     say "installing Mesa's Vulkan (lavapipe) and EGL/GL drivers with apt-get"
-    as_root apt-get update
+    # apt's output goes to stderr: stdout is for what the caller prints
+    # (the chat's answer).
+    as_root apt-get update >&2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri
+        mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri >&2
 }
 
 # What the tests of the C ABI and the JVM binding (ffi/test.sh) need: a C

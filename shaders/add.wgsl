@@ -8,9 +8,9 @@ struct EwParams {
     _b: u32,
 }
 
-@group(0) @binding(1) var<uniform> p: EwParams;
-@group(0) @binding(2) var<storage, read_write> acc: array<f32>;
-@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(BIND_PARAMS) var<uniform> p: EwParams;
+@group(0) @binding(BIND_ACC) var<storage, read_write> acc: array<f32>;
+@group(0) @binding(BIND_X) var<storage, read> x: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(

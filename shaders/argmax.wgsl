@@ -1,5 +1,7 @@
 // out[0] = the index of the largest of logits[0..n]; ties go to the lowest
-// index; NaNs are skipped. One workgroup. Generated constants: WG (power of 2).
+// index; NaNs are skipped, and all-NaN logits give 0xffffffff (broken
+// weights: the caller reports it). One workgroup. Generated constants: WG
+// (power of 2).
 
 struct ArgParams {
     n: u32,
@@ -8,9 +10,9 @@ struct ArgParams {
     _c: u32,
 }
 
-@group(0) @binding(1) var<uniform> p: ArgParams;
-@group(0) @binding(2) var<storage, read> logits: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+@group(0) @binding(BIND_PARAMS) var<uniform> p: ArgParams;
+@group(0) @binding(BIND_LOGITS) var<storage, read> logits: array<f32>;
+@group(0) @binding(BIND_OUT) var<storage, read_write> out: array<u32>;
 
 var<workgroup> best_v: array<f32, WG>;
 var<workgroup> best_i: array<u32, WG>;
@@ -51,6 +53,6 @@ fn main(@builtin(local_invocation_index) li: u32) {
         workgroupBarrier();
     }
     if (li == 0u) {
-        out[0] = select(best_i[0], 0u, best_i[0] == NONE);
+        out[0] = best_i[0];
     }
 }

@@ -33,10 +33,10 @@ struct AttnParams {
     _a: u32,
 }
 
-@group(0) @binding(1) var<uniform> p: AttnParams;
-@group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> part: array<f32>;
+@group(0) @binding(BIND_PARAMS) var<uniform> p: AttnParams;
+@group(0) @binding(BIND_Q) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(BIND_OUT) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(BIND_PART) var<storage, read_write> part: array<f32>;
 
 var<workgroup> q_sh: array<vec4<f32>, QT * HD4>;
 var<workgroup> s_sh: array<f32, QT * KT>;

@@ -11,9 +11,9 @@ struct CombParams {
     cap: u32,
 }
 
-@group(0) @binding(1) var<uniform> p: CombParams;
-@group(0) @binding(2) var<storage, read> part: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(BIND_PARAMS) var<uniform> p: CombParams;
+@group(0) @binding(BIND_PART) var<storage, read> part: array<f32>;
+@group(0) @binding(BIND_OUT) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(

@@ -1,7 +1,7 @@
 // Attention cache reads, f32 caches ([max_ctx][kv_dim] floats).
 
-@group(0) @binding(3) var<storage, read> k_cache: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> v_cache: array<vec4<f32>>;
+@group(0) @binding(BIND_K_CACHE) var<storage, read> k_cache: array<vec4<f32>>;
+@group(0) @binding(BIND_V_CACHE) var<storage, read> v_cache: array<vec4<f32>>;
 
 // Dims 8c..8c+8 of key j, in the KV head starting at vec4 off4 of a row.
 fn kload8(j: u32, off4: u32, c: u32) -> array<vec4<f32>, 2> {

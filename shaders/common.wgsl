@@ -1,6 +1,8 @@
 // Shared by every kernel (prepended by the Rust side after the generated
-// constants). Binding 0 of every op is the per-step uniform; binding 1 its
-// static parameters.
+// constants). The binding indices BIND_* are generated too, from each
+// kernel's slot table (src/gpu/kernels/pipeline.rs): BIND_STEP (the
+// per-step uniform) and BIND_PARAMS (the op's static parameters) come first
+// in every op, the kernel's buffers after them.
 
 struct StepParams {
     n_tokens: u32,
@@ -9,7 +11,7 @@ struct StepParams {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> step: StepParams;
+@group(0) @binding(BIND_STEP) var<uniform> step: StepParams;
 
 // Dispatches larger than the per-dimension limit are folded: the Rust side
 // spreads a linear group count over (x, y) (or (x, z) when y counts tokens).

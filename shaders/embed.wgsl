@@ -12,11 +12,11 @@ struct EmbedParams {
     _b: u32,
 }
 
-@group(0) @binding(1) var<uniform> p: EmbedParams;
-@group(0) @binding(2) var<storage, read> qs: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> sc: array<u32>;
-@group(0) @binding(4) var<storage, read> tokens: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(BIND_PARAMS) var<uniform> p: EmbedParams;
+@group(0) @binding(BIND_QS) var<storage, read> qs: array<vec4<u32>>;
+@group(0) @binding(BIND_SC) var<storage, read> sc: array<u32>;
+@group(0) @binding(BIND_TOKENS) var<storage, read> tokens: array<u32>;
+@group(0) @binding(BIND_OUT) var<storage, read_write> out: array<vec4<f32>>;
 
 @compute @workgroup_size(WG)
 fn main(

@@ -8,11 +8,11 @@ struct KvParams {
     _a: u32,
 }
 
-@group(0) @binding(1) var<uniform> p: KvParams;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(BIND_PARAMS) var<uniform> p: KvParams;
+@group(0) @binding(BIND_K) var<storage, read> k: array<f32>;
+@group(0) @binding(BIND_V) var<storage, read> v: array<f32>;
+@group(0) @binding(BIND_K_CACHE) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(BIND_V_CACHE) var<storage, read_write> v_cache: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(

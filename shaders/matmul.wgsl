@@ -46,10 +46,10 @@ struct MatParams {
     _pad: u32,
 }
 
-@group(0) @binding(1) var<uniform> p: MatParams;
-@group(0) @binding(2) var<storage, read> qs: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> sc: array<u32>;
-@group(0) @binding(4) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(BIND_PARAMS) var<uniform> p: MatParams;
+@group(0) @binding(BIND_QS) var<storage, read> qs: array<vec4<u32>>;
+@group(0) @binding(BIND_SC) var<storage, read> sc: array<u32>;
+@group(0) @binding(BIND_X) var<storage, read> x: array<vec4<f32>>;
 
 var<workgroup> red: array<f32, RED>;
 

@@ -5,10 +5,10 @@
 // v straight into the caches at row pos (as f32, or as f16 pairs packed in
 // one word when kv_f16 = 1). Rows come in (even, odd) pairs.
 
-@group(0) @binding(6) var<storage, read_write> q: array<f32>;
-@group(0) @binding(7) var<storage, read_write> k_cache: array<u32>;
-@group(0) @binding(8) var<storage, read_write> v_cache: array<u32>;
-@group(0) @binding(9) var<storage, read> inv_freq: array<f32>;
+@group(0) @binding(BIND_Q) var<storage, read_write> q: array<f32>;
+@group(0) @binding(BIND_K_CACHE) var<storage, read_write> k_cache: array<u32>;
+@group(0) @binding(BIND_V_CACHE) var<storage, read_write> v_cache: array<u32>;
+@group(0) @binding(BIND_INV_FREQ) var<storage, read> inv_freq: array<f32>;
 
 const TAU: f32 = 6.283185307179586;
 

@@ -1,7 +1,7 @@
 // matmul epilogue: y[t][row] = v, or += v with `accumulate` (a fused
 // residual add).
 
-@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(BIND_Y) var<storage, read_write> y: array<f32>;
 
 fn mm_out1(row: u32, t: u32, v: f32) {
     let i = t * p.y_stride + row;

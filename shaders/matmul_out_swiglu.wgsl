@@ -2,7 +2,7 @@
 // gate row i, 2i + 1 = up row i), so a thread holds both and writes
 // h[t][i] = silu(gate) * up; y_stride is the width of h.
 
-@group(0) @binding(6) var<storage, read_write> h: array<f32>;
+@group(0) @binding(BIND_H) var<storage, read_write> h: array<f32>;
 
 fn mm_out1(row: u32, t: u32, v: f32) {}
 

@@ -3,7 +3,7 @@
 // Every workgroup computes the inverse RMS of its TT token rows (cheap next
 // to the weights it reads) so that no separate pass is needed.
 
-@group(0) @binding(5) var<storage, read> nw_buf: array<vec4<f32>>;
+@group(0) @binding(BIND_NORM_W) var<storage, read> nw_buf: array<vec4<f32>>;
 
 var<workgroup> ss: array<f32, WG * TT>;
 

@@ -8,10 +8,10 @@ struct NormParams {
     _a: u32,
 }
 
-@group(0) @binding(1) var<uniform> p: NormParams;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> w: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(BIND_PARAMS) var<uniform> p: NormParams;
+@group(0) @binding(BIND_X) var<storage, read> x: array<f32>;
+@group(0) @binding(BIND_WEIGHT) var<storage, read> w: array<f32>;
+@group(0) @binding(BIND_OUT) var<storage, read_write> out: array<f32>;
 
 var<workgroup> part: array<f32, WG>;
 

@@ -14,9 +14,9 @@ struct RopeParams {
     _c: u32,
 }
 
-@group(0) @binding(1) var<uniform> p: RopeParams;
-@group(0) @binding(2) var<storage, read_write> x: array<f32>;
-@group(0) @binding(3) var<storage, read> inv_freq: array<f32>;
+@group(0) @binding(BIND_PARAMS) var<uniform> p: RopeParams;
+@group(0) @binding(BIND_X) var<storage, read_write> x: array<f32>;
+@group(0) @binding(BIND_INV_FREQ) var<storage, read> inv_freq: array<f32>;
 
 const TAU: f32 = 6.283185307179586;
 

@@ -8,10 +8,10 @@ struct EwParams {
     _b: u32,
 }
 
-@group(0) @binding(1) var<uniform> p: EwParams;
-@group(0) @binding(2) var<storage, read> gate: array<f32>;
-@group(0) @binding(3) var<storage, read> up: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(BIND_PARAMS) var<uniform> p: EwParams;
+@group(0) @binding(BIND_GATE) var<storage, read> gate: array<f32>;
+@group(0) @binding(BIND_UP) var<storage, read> up: array<f32>;
+@group(0) @binding(BIND_OUT) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(

@@ -108,6 +108,9 @@ pub enum Error {
     /// An evaluation's text is shorter than one chunk.
     #[error("the text has {tokens} tokens, fewer than one chunk of {needed}")]
     TooFewTokens { tokens: usize, needed: usize },
+    /// Every logit of a step was NaN: the weights are broken.
+    #[error("the model's logits are all NaN (broken weights?)")]
+    NoFiniteLogits,
     /// All-logits readback from a session not created for it.
     #[error("this session was not created with all_logits")]
     NoAllLogits,
@@ -146,19 +149,23 @@ impl Error {
                 TokenizerError::Metadata(g) => gguf_kind(g),
                 _ => K::InvalidModel,
             },
+            // A template is the model's: one that runs past its bounds is a
+            // bad model file, not a bad conversation.
+            Error::Chat(ChatError::Limit(_)) => K::InvalidModel,
             Error::Chat(_) | Error::Sampler(_) | Error::State(_) => K::InvalidArgument,
             Error::Gpu(e) => match e {
                 GpuError::NoAdapter { .. } | GpuError::RequestDevice(_) => K::Unsupported,
                 GpuError::Unsupported { .. } => K::Unsupported,
                 GpuError::TooLarge { .. } => K::OutOfMemory,
                 GpuError::Invalid(_) => K::InvalidArgument,
+                GpuError::DeviceLost(_) => K::DeviceLost,
                 _ => K::Internal,
             },
             Error::Tensor { source, .. } => match source {
                 QuantError::Unsupported(_) => K::Unsupported,
                 _ => K::InvalidModel,
             },
-            Error::VocabMismatch { .. } => K::InvalidModel,
+            Error::VocabMismatch { .. } | Error::NoFiniteLogits => K::InvalidModel,
             Error::BadToken { .. }
             | Error::EmptyPrompt
             | Error::UnknownResetToken(_)
@@ -182,6 +189,7 @@ fn io_kind(e: &std::io::Error) -> ErrorKind {
 fn gguf_kind(e: &GgufError) -> ErrorKind {
     match e {
         GgufError::Io { source, .. } | GgufError::Write { source } => io_kind(source),
+        GgufError::IsDirectory { .. } => ErrorKind::InvalidArgument,
         GgufError::UnsupportedVersion(_) | GgufError::UnknownTensorType { .. } => {
             ErrorKind::Unsupported
         }

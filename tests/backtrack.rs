@@ -375,7 +375,7 @@ fn a_failed_restore_leaves_the_session_as_it_was() {
     let bad_token = with(&state, 32, &u32::MAX.to_le_bytes());
     let mut trailing = state.clone();
     trailing.push(0);
-    let cases: Vec<(&str, Vec<u8>, fn(&StateError) -> bool)> = vec![
+    let cases: Vec<(&str, Vec<u8>, IsExpected)> = vec![
         ("empty", Vec::new(), |e| matches!(e, StateError::Truncated)),
         ("bad magic", with(&state, 0, b"RWKV"), |e| {
             matches!(e, StateError::BadMagic)
@@ -417,6 +417,9 @@ fn a_failed_restore_leaves_the_session_as_it_was() {
     assert_eq!(after.visible, expected.visible);
     assert_eq!(b.history(), fresh.history());
 }
+
+/// Whether a state error is the one a case expects.
+type IsExpected = fn(&StateError) -> bool;
 
 /// `bytes` with `patch` written at `at`.
 fn with(bytes: &[u8], at: usize, patch: &[u8]) -> Vec<u8> {

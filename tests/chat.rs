@@ -361,3 +361,67 @@ fn message_helpers() {
     assert_eq!(Message::assistant("a").role, "assistant");
     assert_eq!(Message::new("tool", "t").content, "t");
 }
+
+/// Templates that would run for ever or write without end: each fails with
+/// an error naming the bound it hit (or minijinja's own limit), and a model
+/// carrying one falls back to a built-in template.
+#[test]
+fn hostile_templates_are_bounded() {
+    use rewind::chat::RenderLimit;
+    let cases: [(&str, &str); 7] = [
+        (
+            "deep loop",
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        ),
+        (
+            "nested loops over messages",
+            "{% for a in range(99999) %}{% for m in messages %}{% for b in range(99999) %}{{ '' }}{% endfor %}{% endfor %}{% endfor %}",
+        ),
+        (
+            "string multiplication",
+            "{% for i in range(1000) %}{{ 'x' * 100000000 }}{% endfor %}",
+        ),
+        (
+            "huge output",
+            "{% for i in range(99999) %}{{ messages }}{% endfor %}",
+        ),
+        (
+            "unbounded recursion",
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+        ),
+        (
+            "deep recursion writing",
+            "{% macro f(n) %}{{ 'y' * 1000 }}{% for i in range(100) %}{{ f(n + 1) }}{% endfor %}{% endmacro %}{{ f(0) }}",
+        ),
+        (
+            "huge range",
+            "{% for i in range(10000000000) %}{% endfor %}",
+        ),
+    ];
+    let messages = [Message::user("hi")];
+    for (what, src) in cases {
+        let t = ChatTemplate::from_source(src, "<s>", "</s>").unwrap();
+        let start = std::time::Instant::now();
+        let err = t.render(&messages, true).expect_err(what);
+        eprintln!("{what}: {err} ({:?})", start.elapsed());
+        match &err {
+            ChatError::Limit(RenderLimit::Instructions)
+            | ChatError::Limit(RenderLimit::Output { .. })
+            | ChatError::Limit(RenderLimit::Time) => {}
+            // minijinja's own bounds: recursion depth, range and repeat sizes.
+            ChatError::Render(e) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("recursion")
+                        || msg.contains("too many")
+                        || msg.contains("too large"),
+                    "{what}: {msg}"
+                );
+            }
+            other => panic!("{what}: {other}"),
+        }
+        let vocab = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "a"];
+        let fallback = ChatTemplate::from_gguf(&meta_with(&vocab, Some(src)), "<s>", "</s>");
+        assert_eq!(fallback.name(), "chatml", "{what}");
+    }
+}

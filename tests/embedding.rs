@@ -1,7 +1,8 @@
 //! What embedders (the C ABI and JNI binding in ffi/) need from the library:
 //! loading a model from memory and from a range of an open file (an APK
 //! asset handed over as a descriptor), the size of a session's saved state
-//! before saving it, and cancelling a long prompt between steps.
+//! before saving it, and a cancel that comes before a generation, or during
+//! its prompt.
 
 mod common;
 
@@ -130,14 +131,15 @@ fn a_cancel_stops_a_long_prompt_between_steps() {
     assert_eq!((stats.prompt_tokens, stats.generated_tokens), (0, 0));
     assert!(s.history().is_empty());
 
-    // Stopped after three steps of the prompt: those stay in the context,
-    // and the next generation reuses them.
-    let steps = std::cell::Cell::new(0);
+    // Stopped after three steps of the prompt (asked before each step
+    // after the first): those stay in the context, and the next generation
+    // reuses them.
+    let asked = std::cell::Cell::new(0);
     let out = s
         .context_mut()
-        .feed_until(&prompt, rewind::model::Readback::LastLogits, &|| {
-            steps.set(steps.get() + 1);
-            steps.get() > 3
+        .feed_until(&prompt, rewind::model::Readback::LastLogits, || {
+            asked.set(asked.get() + 1);
+            asked.get() == 3
         })
         .unwrap();
     assert!(out.is_none());

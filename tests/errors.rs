@@ -129,3 +129,65 @@ fn session_failures_have_their_kind() {
     let ids = model.tokenize("hi there", false).unwrap();
     assert_eq!(model.detokenize(&ids).unwrap(), "hi there");
 }
+
+/// Broken weights (NaN) give an error of their own, on both readback paths
+/// (the GPU's argmax for plain greedy decoding, the sampler otherwise),
+/// not a stream of token 0.
+#[test]
+fn nan_weights_are_an_error_not_garbage() {
+    let bytes = synth_llama(&SynthSpec::tiny(GgmlType::F32, 11))
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let file = rewind::gguf::GgufFile::from_bytes(bytes.clone()).unwrap();
+    let norm = file.tensor("output_norm.weight").unwrap();
+    let at = (file.data_offset() + norm.offset) as usize;
+    let mut broken = bytes;
+    for w in broken[at..at + norm.n_bytes as usize].chunks_exact_mut(4) {
+        w.copy_from_slice(&f32::NAN.to_le_bytes());
+    }
+    let path = std::env::temp_dir().join(format!("rewind-errors-{}-nan.gguf", std::process::id()));
+    std::fs::write(&path, &broken).unwrap();
+    let model = Model::load(&path, &LoadOptions::default()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let mut s = Session::new(&model, &SessionOptions::default()).unwrap();
+    for sampler in [SamplerConfig::greedy(), SamplerConfig::default()] {
+        let opts = GenerateOptions {
+            sampler,
+            max_tokens: 4,
+            ..GenerateOptions::default()
+        };
+        let e = s
+            .generate(&[1, 2, 3], &opts, |_| rewind::Control::Continue)
+            .expect_err("NaN logits");
+        assert!(matches!(e, Error::NoFiniteLogits), "{e}");
+        assert_eq!(e.kind(), ErrorKind::InvalidModel);
+    }
+}
+
+/// A session whose KV cache can't be allocated is refused before anything
+/// is built, and the model goes on working.
+#[test]
+fn a_kv_cache_too_large_is_refused_and_the_model_still_works() {
+    let path = model_file("kv", |_| {});
+    let model = Model::load(&path, &LoadOptions::default()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let huge = SessionOptions {
+        n_ctx: 1 << 30,
+        ..SessionOptions::default()
+    };
+    let e = Session::new(&model, &huge).err().expect("a huge KV cache");
+    assert_eq!(e.kind(), ErrorKind::OutOfMemory, "{e}");
+    let mut s = Session::new(&model, &SessionOptions::default()).unwrap();
+    let stats = s
+        .generate(
+            &[1, 2],
+            &GenerateOptions {
+                max_tokens: 2,
+                ..GenerateOptions::default()
+            },
+            |_| rewind::Control::Continue,
+        )
+        .unwrap();
+    assert!(stats.generated_tokens > 0);
+}

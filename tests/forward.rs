@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rewind::Error;
 use rewind::gguf::{GgufFile, GgufWriter};
 use rewind::gpu::GpuError;
-use rewind::gpu::{Gpu, GpuOptions};
+use rewind::gpu::{Gpu, GpuOptions, GpuTuning};
 use rewind::model::reference::ReferenceModel;
 use rewind::model::synth::{SynthSpec, synth_llama};
 use rewind::model::{
@@ -207,7 +207,10 @@ fn weights_split_across_bindings_give_the_same_logits() {
     // embedding and output (Q8_0, 68 B per row) are split into 3 parts, the
     // 128-row FFN matrices into 2.
     let opts = GpuOptions {
-        max_binding_size: Some(8192),
+        tuning: GpuTuning {
+            max_binding_size: Some(8192),
+            ..Default::default()
+        },
         ..GpuOptions::default()
     };
     let mut spec = SynthSpec::tiny(GgmlType::Q8_0, 3);
@@ -442,7 +445,10 @@ fn memory_estimate_covers_what_is_allocated() {
     untied.embd_ty = Some(GgmlType::Q8_0);
     untied.tied_embeddings = false;
     let split = GpuOptions {
-        max_binding_size: Some(8192),
+        tuning: GpuTuning {
+            max_binding_size: Some(8192),
+            ..Default::default()
+        },
         ..GpuOptions::default()
     };
     let cases = [
@@ -558,7 +564,10 @@ fn a_model_over_the_memory_budget_is_refused_before_uploading() {
 fn buffers_over_the_adapter_limits_are_refused_before_uploading() {
     // 32-byte bindings: not even one 64-wide Q8_0 row (64 + 4 bytes) fits.
     let gpu = gpu(GpuOptions {
-        max_binding_size: Some(32),
+        tuning: GpuTuning {
+            max_binding_size: Some(32),
+            ..Default::default()
+        },
         ..GpuOptions::default()
     });
     let file = tiny(&q8(73));

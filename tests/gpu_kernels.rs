@@ -3,8 +3,8 @@
 //! which has f16/subgroups) and GL (llvmpipe on CI, the plain fallback).
 
 use rewind::gpu::{
-    Gpu, GpuError, GpuOptions, Kernels, MatIn, MatOut, Op, QMatrix, RopeKv, Step, StepParams,
-    Tensor, rope_inv_freq,
+    Gpu, GpuError, GpuOptions, GpuTuning, Kernels, MatIn, MatOut, Op, QMatrix, RopeKv, Step,
+    StepParams, Tensor, rope_inv_freq,
 };
 use rewind::quant::{GgmlType, dequantize_to_vec, quantize};
 use std::sync::Arc;
@@ -70,9 +70,10 @@ fn each_gpu(mut f: impl FnMut(&str, &Arc<Gpu>, &Kernels)) {
     }
 }
 
+/// Runs `ops` for a step, recording with kv_len 0 (attention never splits).
 fn run(gpu: &Gpu, step: &Step, ops: &[&Op], n_tokens: u32, pos0: u32) {
     step.write(gpu, StepParams::new(n_tokens, pos0));
-    gpu.run(ops, n_tokens);
+    gpu.run(ops, n_tokens, 0);
     gpu.wait().unwrap();
 }
 
@@ -202,7 +203,10 @@ fn matmul_cooperative_variant() {
     // The many-threads-per-row kernel real GPUs get, run on the test adapter.
     let opts = GpuOptions {
         backends: Some(wgpu::Backends::VULKAN),
-        thread_per_row: Some(false),
+        tuning: GpuTuning {
+            thread_per_row: Some(false),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let (gpu, k) = open("vulkan, cooperative", &opts);
@@ -241,7 +245,7 @@ fn embed_check(gpu: &Arc<Gpu>, k: &Kernels, what: &str, m: &QMatrix, table: &[f3
     gpu.queue
         .write_buffer(&tokens, 0, bytemuck::cast_slice(&[rows as u32 + 3]));
     run(gpu, &step, &[&op], 1, 0);
-    let got = gpu.read_f32(&out.buffer, 0, cols).unwrap();
+    let got = gpu.read::<f32>(&out.buffer, 0, cols).unwrap();
     assert!(got.iter().all(|&v| v == 0.0), "{what}: out-of-range id");
 }
 
@@ -262,7 +266,7 @@ fn embed_all_types() {
 fn split_matrices_give_the_same_results() {
     for (name, mut opts) in configs() {
         // A tiny binding limit splits every matrix into several parts.
-        opts.max_binding_size = Some(1024);
+        opts.tuning.max_binding_size = Some(1024);
         let (gpu, k) = open(name, &opts);
         assert_eq!(gpu.max_binding, 1024);
         let mut rng = Rng::new(4);
@@ -465,7 +469,7 @@ fn kv_store_and_attention() {
                 .unwrap();
             let store = k.kv_store(&step, &kt, &vt, &kc, &vc, kv_dim).unwrap();
             let attn = k
-                .attention(&step, &q, &kc, &vc, &out, n_heads, n_kv, hd)
+                .attention_f32(&step, &q, &kc, &vc, &out, n_heads, n_kv, hd)
                 .unwrap();
             let mut k_all = vec![0.0f32; max_ctx * kv_dim];
             let mut v_all = vec![0.0f32; max_ctx * kv_dim];
@@ -483,16 +487,16 @@ fn kv_store_and_attention() {
                 v_all[pos0 * kv_dim..(pos0 + n) * kv_dim].copy_from_slice(&vv);
                 run(gpu, &step, &[&store, &attn], n as u32, pos0 as u32);
                 assert_eq!(
-                    gpu.read_f32(&kc, 0, k_all.len()).unwrap(),
+                    gpu.read::<f32>(&kc, 0, k_all.len()).unwrap(),
                     k_all,
                     "{name} k cache"
                 );
                 assert_eq!(
-                    gpu.read_f32(&vc, 0, v_all.len()).unwrap(),
+                    gpu.read::<f32>(&vc, 0, v_all.len()).unwrap(),
                     v_all,
                     "{name} v cache"
                 );
-                let got = gpu.read_f32(&out.buffer, 0, n * n_heads * hd).unwrap();
+                let got = gpu.read::<f32>(&out.buffer, 0, n * n_heads * hd).unwrap();
                 let want = attention_ref(&qv, &k_all, &v_all, n, pos0, n_heads, n_kv, hd);
                 // Softmax-weighted means of values in [-1, 1], summed in f32.
                 assert_close(
@@ -531,7 +535,7 @@ fn attention_long_context() {
         let out = Tensor::new(gpu, n * n_heads * hd, "out").unwrap();
         let store = k.kv_store(&step, &kt, &vt, &kc, &vc, kv_dim).unwrap();
         let attn = k
-            .attention(&step, &q, &kc, &vc, &out, n_heads, n_kv, hd)
+            .attention_f32(&step, &q, &kc, &vc, &out, n_heads, n_kv, hd)
             .unwrap();
         run(gpu, &step, &[&store, &attn], n as u32, pos0 as u32);
         let got = out.read(gpu).unwrap();
@@ -616,7 +620,7 @@ fn argmax() {
             let logits = Tensor::from_slice(gpu, v, "logits").unwrap();
             let op = k.argmax(&step, &logits, n, &out).unwrap();
             run(gpu, &step, &[&op], 1, 0);
-            let got = gpu.read_u32(&out, 0, 1).unwrap()[0];
+            let got = gpu.read::<u32>(&out, 0, 1).unwrap()[0];
             assert_eq!(got, *want, "{name} argmax case {i}");
         }
     });
@@ -652,7 +656,7 @@ fn bad_input_is_an_error() {
     ));
     // Reading past a buffer.
     assert!(matches!(
-        gpu.read_f32(&x.buffer, 4, 8),
+        gpu.read::<f32>(&x.buffer, 4, 8),
         Err(GpuError::Invalid(_))
     ));
 }
@@ -725,7 +729,10 @@ fn fused_matmuls_cooperative_variant() {
     // Vulkan, workgroup-memory reduction on GL), with every epilogue.
     for (name, opts) in configs() {
         let opts = GpuOptions {
-            thread_per_row: Some(false),
+            tuning: GpuTuning {
+                thread_per_row: Some(false),
+                ..Default::default()
+            },
             ..opts
         };
         let (gpu, k) = open(name, &opts);
@@ -921,7 +928,7 @@ fn fused_qkv_rope_kv(name: &str, gpu: &Arc<Gpu>, k: &Kernels, cases: &[(GgmlType
                     run(gpu, &step, &[&op], n as u32, pos0 as u32);
                     let qg = q.read(gpu).unwrap();
                     let read_cache = |b: &wgpu::Buffer| -> Vec<f32> {
-                        let w = gpu.read_u32(b, 0, (bytes / 4) as usize).unwrap();
+                        let w = gpu.read::<u32>(b, 0, (bytes / 4) as usize).unwrap();
                         if kv_f16 {
                             w.iter()
                                 .flat_map(|&u| {
@@ -986,14 +993,7 @@ fn fused_qkv_rope_kv(name: &str, gpu: &Arc<Gpu>, k: &Kernels, cases: &[(GgmlType
 /// Runs `ops` for a step, recording with the cache length (attention splits).
 fn run_ctx(gpu: &Gpu, step: &Step, ops: &[&Op], n_tokens: u32, pos0: u32) {
     step.write(gpu, StepParams::new(n_tokens, pos0));
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = enc.begin_compute_pass(&Default::default());
-        for op in ops {
-            op.record_ctx(&mut pass, n_tokens, pos0 + n_tokens);
-        }
-    }
-    gpu.queue.submit([enc.finish()]);
+    gpu.run(ops, n_tokens, pos0 + n_tokens);
     gpu.wait().unwrap();
 }
 
@@ -1048,7 +1048,7 @@ fn attention_f16_cache_tiles_and_splits() {
                     assert_eq!(groups.len(), 2, "{name}: split + combine");
                     assert!(groups[0].groups.2 > 1, "{name}: {groups:?}");
                 }
-                // Split (record_ctx) and unsplit (record) give the same.
+                // Split (the step's kv_len) and unsplit (kv_len 0) give the same.
                 let want = attention_ref(&qv, &k_all, &v_all, n, pos0, n_heads, n_kv, hd);
                 for split in [true, false] {
                     if split {

@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use rewind::gguf::{GgufFile, GgufWriter, Value};
-use rewind::gpu::{Gpu, GpuOptions, Kernels, QMatrix, Step, StepParams, Tensor};
+use rewind::gpu::{Gpu, GpuOptions, GpuTuning, Kernels, QMatrix, Step, StepParams, Tensor};
 use rewind::model::reference::ReferenceModel;
 use rewind::model::synth::{SynthSpec, synth_llama};
 use rewind::model::{ConfigError, LlamaConfig, LoadOptions, Model, Readback, StepOutput};
@@ -79,7 +79,10 @@ fn configs(max_binding_size: Option<u64>) -> Vec<(&'static str, GpuOptions)> {
             name,
             GpuOptions {
                 backends: Some(b),
-                max_binding_size,
+                tuning: GpuTuning {
+                    max_binding_size,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         )
@@ -95,7 +98,7 @@ fn open(name: &str, opts: &GpuOptions) -> (Arc<Gpu>, Kernels) {
 
 fn run(gpu: &Gpu, step: &Step, op: &rewind::gpu::Op, n_tokens: u32) {
     step.write(gpu, StepParams::new(n_tokens, 0));
-    gpu.run(&[op], n_tokens);
+    gpu.run(&[op], n_tokens, 0);
     gpu.wait().unwrap();
 }
 

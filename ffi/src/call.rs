@@ -25,13 +25,11 @@ pub(crate) fn call(body: impl FnOnce() -> Result<(), Failure>) -> rw_status {
 }
 
 /// Runs the body of an entry point that returns a value rather than a
-/// status: `fallback` on failure, with the message recorded.
+/// status: `fallback` on failure, with the message recorded (success leaves
+/// the last error alone, so freeing after a failure keeps its message).
 pub(crate) fn call_or<T>(fallback: T, body: impl FnOnce() -> Result<T, Failure>) -> T {
     match catch(body) {
-        Ok(v) => {
-            set_last_error("");
-            v
-        }
+        Ok(v) => v,
         Err(f) => {
             set_last_error(&f.message);
             fallback
@@ -209,6 +207,12 @@ mod tests {
         assert_eq!(last_error(), "");
         assert_eq!(call_or(7, || Err(Failure::invalid("no"))), 7);
         assert_eq!(last_error(), "no");
+        assert_eq!(call_or(0, || Ok(1)), 1);
+        assert_eq!(
+            last_error(),
+            "no",
+            "a call without a status keeps the message"
+        );
     }
 
     #[test]

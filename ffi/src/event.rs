@@ -138,9 +138,6 @@ pub(crate) struct EventSlot {
     text: Vec<u8>,
 }
 
-// SAFETY: `event.text` points into `text`, which moves with it.
-unsafe impl Send for EventSlot {}
-
 impl Default for EventSlot {
     fn default() -> Self {
         EventSlot {

@@ -22,11 +22,6 @@ pub struct rw_model {
     name: CString,
 }
 
-// SAFETY: the raw pointers in `info` point into `_adapter`, owned and never
-// changed; everything else is Send + Sync.
-unsafe impl Send for rw_model {}
-unsafe impl Sync for rw_model {}
-
 /// The kind of adapter.
 pub type rw_device_type = i32;
 pub const RW_DEVICE_OTHER: rw_device_type = 0;

@@ -323,8 +323,9 @@ pub(crate) unsafe fn load_options(
     p: *const rw_load_options,
 ) -> Result<(LoadOptions, rw_load_options), Failure> {
     let o = unsafe { read_sized(p, rw_load_options::default(), "options") }?;
-    let power = match o.power {
-        RW_POWER_HIGH_PERFORMANCE | RW_POWER_LOW => o.power,
+    let power_preference = match o.power {
+        RW_POWER_HIGH_PERFORMANCE => wgpu::PowerPreference::HighPerformance,
+        RW_POWER_LOW => wgpu::PowerPreference::LowPower,
         other => {
             return Err(Failure::invalid(format!(
                 "unknown power preference {other}"
@@ -334,9 +335,9 @@ pub(crate) unsafe fn load_options(
     let gpu = GpuOptions {
         backends: backends(o.backends)?,
         adapter: unsafe { opt_str(o.adapter, "options->adapter") }?.map(str::to_string),
+        power_preference,
         ..GpuOptions::default()
     };
-    let gpu = with_power(gpu, power);
     let rust = LoadOptions {
         gpu,
         gpu_memory_budget: (o.memory_budget > 0).then_some(o.memory_budget),
@@ -344,12 +345,6 @@ pub(crate) unsafe fn load_options(
         ..LoadOptions::default()
     };
     Ok((rust, o))
-}
-
-/// Sets the adapter preference. (rewind's `GpuOptions` has no power
-/// preference yet: until it does, both rank adapters the same way.)
-fn with_power(gpu: GpuOptions, _power: rw_power) -> GpuOptions {
-    gpu
 }
 
 /// A caller's session options as rewind's.

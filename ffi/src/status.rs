@@ -99,15 +99,20 @@ thread_local! {
 /// Records the outcome of a call for `rw_last_error` (empty after success).
 pub(crate) fn set_last_error(message: &str) {
     let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    // `try_with`: a call from a thread-local destructor must not panic.
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
 }
 
-/// The message of the latest call on this thread that returned a status:
-/// empty when it returned `RW_OK`. Owned by the library, valid until the
-/// next `rw_*` call on this thread; never NULL.
+/// The message of the latest call on this thread that returned a status
+/// (empty when it returned `RW_OK`), or of a later call without one that
+/// failed (a getter given NULL returns NULL or 0 and says why here). Owned
+/// by the library, valid until the next `rw_*` call on this thread; never
+/// NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn rw_last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|e| e.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
 /// The name of a status ("RW_BUSY"), or "RW_UNKNOWN" for a value that is

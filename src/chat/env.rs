@@ -15,6 +15,7 @@ use super::tojson::tojson;
 /// Python methods, `raise_exception`, `strftime_now` and `tojson`.
 pub(super) fn new_environment() -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_fuel(Some(super::limits::FUEL));
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)

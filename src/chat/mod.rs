@@ -24,6 +24,7 @@
 
 mod builtin;
 mod env;
+mod limits;
 mod strftime;
 mod tojson;
 
@@ -32,6 +33,8 @@ use minijinja::value::Value;
 
 use self::builtin::{builtin, guess_template_name, probe_conversation};
 use self::env::{MessageObject, new_environment, raised_message, rewrite_generation_tags};
+use self::limits::BoundedWriter;
+pub use self::limits::RenderLimit;
 use crate::gguf::Metadata;
 
 /// The metadata key of the chat template.
@@ -78,6 +81,10 @@ pub enum ChatError {
     /// The template called `raise_exception(message)`.
     #[error("chat template raised an exception: {0}")]
     Raised(String),
+    /// The template ran past a bound (see [`RenderLimit`]): it is
+    /// untrusted code from the model file.
+    #[error("chat template {0}")]
+    Limit(RenderLimit),
     /// Rendering failed for another reason.
     #[error("chat template failed to render: {0}")]
     Render(#[source] minijinja::Error),
@@ -200,10 +207,32 @@ impl ChatTemplate {
             ("bos_token", Value::from(self.bos.as_str())),
             ("eos_token", Value::from(self.eos.as_str())),
         ]);
-        tmpl.render(ctx).map_err(|e| match raised_message(&e) {
-            Some(msg) => ChatError::Raised(msg),
-            None => ChatError::Render(e),
-        })
+        let input_bytes = messages
+            .iter()
+            .map(|m| m.role.len() + m.content.len())
+            .sum::<usize>()
+            + self.bos.len()
+            + self.eos.len();
+        let mut out = BoundedWriter::new(limits::max_output(input_bytes));
+        let result = tmpl.render_captured_to(ctx, &mut out);
+        if let Some(limit) = out.hit {
+            return Err(ChatError::Limit(limit));
+        }
+        match result {
+            Ok(_) => String::from_utf8(out.out).map_err(|e| {
+                ChatError::Render(minijinja::Error::new(
+                    minijinja::ErrorKind::BadSerialization,
+                    e.to_string(),
+                ))
+            }),
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
+                Err(ChatError::Limit(RenderLimit::Instructions))
+            }
+            Err(e) => Err(match raised_message(&e) {
+                Some(msg) => ChatError::Raised(msg),
+                None => ChatError::Render(e),
+            }),
+        }
     }
 
     /// "gguf" for the model's own template, else the built-in's name.

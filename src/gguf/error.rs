@@ -17,6 +17,9 @@ pub enum GgufError {
         #[source]
         source: std::io::Error,
     },
+    /// The path names a directory, not a file.
+    #[error("{} is a directory, not a GGUF file", path.display())]
+    IsDirectory { path: PathBuf },
     /// Writing to a stream (not a named file) failed.
     #[error("writing GGUF data failed: {source}")]
     Write {

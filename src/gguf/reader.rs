@@ -256,6 +256,11 @@ impl GgufFile {
             source,
         };
         let file = File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.is_dir() {
+            return Err(GgufError::IsDirectory {
+                path: path.to_path_buf(),
+            });
+        }
         // SAFETY: the mapping is read-only and private to this value. Like
         // every reader of memory-mapped model files we rely on the file not
         // being truncated or rewritten while it is open; that is documented

@@ -9,14 +9,24 @@
 //! allocated per step.
 
 mod kernels;
+mod options;
 mod qmatrix;
+mod tensor;
 
-pub use kernels::{DispatchInfo, Kernels, MatIn, MatOut, Op, RopeKv, rope_inv_freq};
+#[cfg(feature = "testing")]
+pub use kernels::DispatchInfo;
+#[cfg(feature = "testing")]
+pub use kernels::rope_inv_freq;
+pub use kernels::{Kernels, MatIn, MatOut, Op, RopeKv};
+pub use options::GpuOptions;
+#[cfg(feature = "testing")]
+pub use options::GpuTuning;
 pub use qmatrix::QMatrix;
+pub use tensor::{Step, StepParams, Tensor};
 
 use crate::quant::GgmlType;
+use options::{backend_rank, type_rank};
 use std::sync::{Arc, Mutex};
-use wgpu::util::DeviceExt;
 
 /// Errors of the GPU layer.
 #[derive(Debug, thiserror::Error)]
@@ -39,35 +49,10 @@ pub enum GpuError {
     Map(#[from] wgpu::BufferAsyncError),
     #[error("waiting for the GPU failed: {0}")]
     Poll(#[from] wgpu::PollError),
+    #[error("the GPU device was lost ({0}); load the model again")]
+    DeviceLost(String),
     #[error("GPU validation error: {0}")]
     Validation(String),
-}
-
-/// How to choose and configure the device. `Default` picks the best adapter.
-#[derive(Clone, Debug, Default)]
-pub struct GpuOptions {
-    /// Backends to consider; `None` = all primary ones (Vulkan, Metal, DX12)
-    /// plus GL.
-    pub backends: Option<wgpu::Backends>,
-    /// Only adapters whose name contains this (case-insensitive).
-    pub adapter: Option<String>,
-    /// Lower the storage-binding size limit to this many bytes (tests of
-    /// weight splitting).
-    pub max_binding_size: Option<u64>,
-    /// Don't enable `SHADER_F16` even if the adapter has it.
-    pub disable_f16: bool,
-    /// Don't enable `SUBGROUP` even if the adapter has it.
-    pub disable_subgroups: bool,
-    /// Matrix-vector kernel shape: `Some(true)` = one thread per row (best on
-    /// CPU adapters such as lavapipe), `Some(false)` = a group of threads
-    /// per row with coalesced loads (GPUs); `None` = by adapter type.
-    pub thread_per_row: Option<bool>,
-    /// KV cache element type: `Some(true)` = f16 (half the memory and
-    /// bandwidth; keys and values rounded to f16), `Some(false)` = f32
-    /// (exact); `None` = f16 where the adapter has `SHADER_F16` (the f16
-    /// cache itself only needs WGSL's pack/unpack builtins, so it works on
-    /// any adapter when asked for).
-    pub kv_f16: Option<bool>,
 }
 
 /// A device and queue plus what the kernels need to know about them.
@@ -82,36 +67,25 @@ pub struct Gpu {
     pub subgroups: bool,
     /// The largest storage binding, in bytes (a multiple of 16).
     pub max_binding: u64,
-    /// Matrix-vector kernels use one thread per row (see [`GpuOptions`]).
+    /// Matrix-vector kernels use one thread per row (see
+    /// [`GpuTuning::thread_per_row`]).
     pub thread_per_row: bool,
     /// KV caches hold f16 (see [`GpuOptions::kv_f16`]).
     pub kv_f16: bool,
-    /// `TIMESTAMP_QUERY` is enabled (per-kernel profiles use it).
+    /// `TIMESTAMP_QUERY` is enabled (per-kernel profiles use it; they are
+    /// built for tools, under `testing`).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub timestamps: bool,
     errors: Arc<Mutex<Vec<String>>>,
-}
-
-fn backend_rank(b: wgpu::Backend) -> u32 {
-    match b {
-        wgpu::Backend::Gl => 0,
-        _ => 1,
-    }
-}
-
-fn type_rank(t: wgpu::DeviceType) -> u32 {
-    match t {
-        wgpu::DeviceType::DiscreteGpu => 4,
-        wgpu::DeviceType::IntegratedGpu => 3,
-        wgpu::DeviceType::VirtualGpu => 2,
-        wgpu::DeviceType::Cpu => 1,
-        wgpu::DeviceType::Other => 0,
-    }
+    /// Why the device was lost, once it is.
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 impl Gpu {
-    /// Picks the best adapter (discrete > integrated > virtual > CPU; a
-    /// primary backend before GL), requests its maximum limits and enables
-    /// `SHADER_F16` / `SUBGROUP` where present and not disabled.
+    /// Picks the best adapter (discrete > integrated > virtual > CPU, or
+    /// integrated first with a `LowPower` preference; a primary backend
+    /// before GL), requests its maximum limits and enables `SHADER_F16` /
+    /// `SUBGROUP` where present and not disabled.
     pub fn new(opts: &GpuOptions) -> Result<Arc<Gpu>, GpuError> {
         pollster::block_on(Self::new_async(opts))
     }
@@ -142,7 +116,10 @@ impl Gpu {
             if !caps.flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS) {
                 continue;
             }
-            let rank = (type_rank(info.device_type), backend_rank(info.backend));
+            let rank = (
+                type_rank(info.device_type, opts.power_preference),
+                backend_rank(info.backend),
+            );
             if best.as_ref().is_none_or(|b| (b.0, b.1) < rank) {
                 best = Some((rank.0, rank.1, a));
             }
@@ -157,18 +134,19 @@ impl Gpu {
             });
         };
         let info = adapter.get_info();
+        let tuning = opts.tuning();
         let mut limits = adapter.limits();
-        if let Some(m) = opts.max_binding_size {
+        if let Some(m) = tuning.max_binding_size {
             let m = (m / 16 * 16).max(16);
             limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(m);
         }
         let avail = adapter.features();
         let mut features = wgpu::Features::empty();
-        let f16 = !opts.disable_f16 && avail.contains(wgpu::Features::SHADER_F16);
+        let f16 = !tuning.disable_f16 && avail.contains(wgpu::Features::SHADER_F16);
         if f16 {
             features |= wgpu::Features::SHADER_F16;
         }
-        let subgroups = !opts.disable_subgroups && avail.contains(wgpu::Features::SUBGROUP);
+        let subgroups = !tuning.disable_subgroups && avail.contains(wgpu::Features::SUBGROUP);
         if subgroups {
             features |= wgpu::Features::SUBGROUP;
         }
@@ -186,6 +164,17 @@ impl Gpu {
                 trace: wgpu::Trace::Off,
             })
             .await?;
+        // wgpu's default handlers panic; a library reports errors instead.
+        // A lost device (driver reset, GPU removed, `destroy`) is remembered
+        // and every later use of it fails with `GpuError::DeviceLost`.
+        let lost = Arc::new(Mutex::new(None));
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            log::error!("wgpu: device lost ({reason:?}): {message}");
+            if let Ok(mut l) = lost_sink.lock() {
+                *l = Some(format!("{reason:?}: {message}"));
+            }
+        });
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -199,7 +188,7 @@ impl Gpu {
             .min(limits.max_buffer_size)
             / 16
             * 16;
-        let thread_per_row = opts
+        let thread_per_row = tuning
             .thread_per_row
             .unwrap_or(info.device_type == wgpu::DeviceType::Cpu);
         let kv_f16 = opts.kv_f16.unwrap_or(f16);
@@ -215,10 +204,12 @@ impl Gpu {
             kv_f16,
             timestamps,
             errors,
+            lost,
         }))
     }
 
     /// The adapter's name and backend, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
+    #[cfg(feature = "testing")]
     pub fn describe(&self) -> String {
         format!("{} ({:?})", self.info.name, self.info.backend)
     }
@@ -226,6 +217,7 @@ impl Gpu {
     /// Returns (and clears) validation errors wgpu reported outside of the
     /// builders (e.g. while recording or submitting a step).
     pub fn check(&self) -> Result<(), GpuError> {
+        self.check_lost()?;
         let mut v = self.errors.lock().unwrap_or_else(|e| e.into_inner());
         if v.is_empty() {
             Ok(())
@@ -234,6 +226,23 @@ impl Gpu {
             v.clear();
             Err(GpuError::Validation(msg))
         }
+    }
+
+    /// `GpuError::DeviceLost` once the device is lost.
+    pub fn check_lost(&self) -> Result<(), GpuError> {
+        match &*self.lost.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(why) => Err(GpuError::DeviceLost(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Destroys the device, as a driver reset would lose it (tests of what
+    /// happens then).
+    #[cfg(feature = "testing")]
+    pub fn destroy(&self) {
+        self.device.destroy();
+        // The lost callback runs when the device is next polled.
+        let _ = self.device.poll(wgpu::PollType::Poll);
     }
 
     /// Runs `f` inside a validation error scope; a wgpu validation error
@@ -281,9 +290,11 @@ impl Gpu {
         })
     }
 
-    /// Records `ops` into one compute pass and submits it (a convenience for
-    /// tests and simple callers; the step's uniform must already be written).
-    pub fn run(&self, ops: &[&Op], n_tokens: u32) {
+    /// Records `ops` into one compute pass and submits it (for tests; the
+    /// step's uniform must already be written, with these `n_tokens` and
+    /// `kv_len`, see [`Op::record`]).
+    #[cfg(feature = "testing")]
+    pub fn run(&self, ops: &[&Op], n_tokens: u32, kv_len: u32) {
         let mut enc = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ops") });
@@ -293,7 +304,7 @@ impl Gpu {
                 timestamp_writes: None,
             });
             for op in ops {
-                op.record(&mut pass, n_tokens);
+                op.record(&mut pass, n_tokens, kv_len);
             }
         }
         self.queue.submit([enc.finish()]);
@@ -301,10 +312,22 @@ impl Gpu {
 
     /// Waits until all submitted work is done.
     pub fn wait(&self) -> Result<(), GpuError> {
-        self.device.poll(wgpu::PollType::wait_indefinitely())?;
+        self.poll_wait()?;
         self.check()
     }
 
+    /// Blocks until the queue is idle. A failure on a lost device is
+    /// reported as the loss.
+    fn poll_wait(&self) -> Result<(), GpuError> {
+        self.check_lost()?;
+        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
+        self.check_lost()?;
+        polled?;
+        Ok(())
+    }
+
+    /// Copies bytes `offset..offset + len` of a COPY_SRC buffer out (waits
+    /// for the GPU).
     fn read_bytes(&self, buf: &wgpu::Buffer, offset: u64, len: u64) -> Result<Vec<u8>, GpuError> {
         if !buf.usage().contains(wgpu::BufferUsages::COPY_SRC) {
             return Err(GpuError::Invalid("read: buffer lacks COPY_SRC".into()));
@@ -313,6 +336,11 @@ impl Gpu {
             return Err(GpuError::Invalid(format!(
                 "read: bytes {offset}+{len} past the buffer's {}",
                 buf.size()
+            )));
+        }
+        if !offset.is_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT) {
+            return Err(GpuError::Invalid(format!(
+                "read: offset {offset} is not a multiple of 4 bytes"
             )));
         }
         if len == 0 {
@@ -333,185 +361,60 @@ impl Gpu {
             });
         enc.copy_buffer_to_buffer(buf, offset, &staging, 0, copy_len);
         self.queue.submit([enc.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.device.poll(wgpu::PollType::wait_indefinitely())?;
-        self.check()?;
-        match rx.recv() {
-            Ok(r) => r?,
-            Err(_) => return Err(GpuError::Validation("map callback never ran".into())),
-        }
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| GpuError::Validation(e.to_string()))?;
-        let out = view[..len as usize].to_vec();
-        drop(view);
-        staging.unmap();
-        Ok(out)
+        self.read_mapped(&staging, len)
     }
 
-    /// Maps the first `len` bytes of a MAP_READ buffer, waits, and copies
-    /// them out.
+    /// Maps the first `len` bytes of a MAP_READ buffer, waits for the GPU,
+    /// copies them out and unmaps the buffer.
     pub(crate) fn read_mapped(&self, buf: &wgpu::Buffer, len: u64) -> Result<Vec<u8>, GpuError> {
-        let slice = buf.slice(..len);
+        if !buf.usage().contains(wgpu::BufferUsages::MAP_READ) {
+            return Err(GpuError::Invalid("read: buffer lacks MAP_READ".into()));
+        }
+        if len > buf.size() {
+            return Err(GpuError::Invalid(format!(
+                "read: {len} bytes of a buffer of {}",
+                buf.size()
+            )));
+        }
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        // Mapped ranges are whole 4-byte words.
+        let slice = buf.slice(..len.next_multiple_of(4).min(buf.size()));
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device.poll(wgpu::PollType::wait_indefinitely())?;
+        self.poll_wait()?;
         self.check()?;
-        rx.recv()
-            .map_err(|_| GpuError::Validation("map callback never ran".into()))??;
-        let bytes = slice
+        let mapped = rx
+            .recv()
+            .map_err(|_| GpuError::Validation("map callback never ran".into()))?;
+        self.check_lost()?;
+        mapped?;
+        let view = slice
             .get_mapped_range()
-            .map_err(|e| GpuError::Validation(e.to_string()))?
-            .to_vec();
+            .map_err(|e| GpuError::Validation(e.to_string()))?;
+        let bytes = view[..len as usize].to_vec();
+        drop(view);
         buf.unmap();
         Ok(bytes)
     }
 
-    /// Reads `len` f32 starting at element `offset_elems` (waits for the GPU).
-    pub fn read_f32(
+    /// Reads `len` elements of `T` starting at element `offset_elems` (waits
+    /// for the GPU); the offset must fall on a 4-byte boundary.
+    pub fn read<T: bytemuck::Pod>(
         &self,
         buf: &wgpu::Buffer,
         offset_elems: u64,
         len: usize,
-    ) -> Result<Vec<f32>, GpuError> {
-        let b = self.read_bytes(
+    ) -> Result<Vec<T>, GpuError> {
+        let elem = std::mem::size_of::<T>() as u64;
+        let bytes = self.read_bytes(
             buf,
-            offset_elems.saturating_mul(4),
-            (len as u64).saturating_mul(4),
+            offset_elems.saturating_mul(elem),
+            (len as u64).saturating_mul(elem),
         )?;
-        Ok(b.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
-    }
-
-    /// Reads `len` u32 starting at element `offset_elems` (waits for the GPU).
-    pub fn read_u32(
-        &self,
-        buf: &wgpu::Buffer,
-        offset_elems: u64,
-        len: usize,
-    ) -> Result<Vec<u32>, GpuError> {
-        let b = self.read_bytes(
-            buf,
-            offset_elems.saturating_mul(4),
-            (len as u64).saturating_mul(4),
-        )?;
-        Ok(b.chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
-    }
-}
-
-/// An f32 activation buffer of `len` elements (STORAGE | COPY_SRC | COPY_DST).
-pub struct Tensor {
-    pub buffer: wgpu::Buffer,
-    pub len: usize,
-}
-
-impl Tensor {
-    /// A zero-filled tensor.
-    pub fn new(gpu: &Gpu, len: usize, label: &str) -> Result<Tensor, GpuError> {
-        let buffer = gpu.storage_buffer((len as u64).saturating_mul(4), label)?;
-        Ok(Tensor { buffer, len })
-    }
-
-    /// A tensor holding `data`.
-    pub fn from_slice(gpu: &Gpu, data: &[f32], label: &str) -> Result<Tensor, GpuError> {
-        let bytes = std::mem::size_of_val(data) as u64;
-        if bytes == 0 {
-            return Err(GpuError::Invalid(format!("{label}: empty tensor")));
-        }
-        gpu.check_binding(label, bytes)?;
-        let buffer = gpu.scoped(|| {
-            Ok(gpu
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(label),
-                    contents: bytemuck::cast_slice(data),
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_SRC
-                        | wgpu::BufferUsages::COPY_DST,
-                }))
-        })?;
-        Ok(Tensor {
-            buffer,
-            len: data.len(),
-        })
-    }
-
-    /// Overwrites elements `offset..offset + data.len()` (queued; takes effect
-    /// at the next submit).
-    pub fn write(&self, gpu: &Gpu, offset: usize, data: &[f32]) -> Result<(), GpuError> {
-        if offset
-            .checked_add(data.len())
-            .is_none_or(|end| end > self.len)
-        {
-            return Err(GpuError::Invalid(format!(
-                "write of {} elements at {offset} into a tensor of {}",
-                data.len(),
-                self.len
-            )));
-        }
-        gpu.queue
-            .write_buffer(&self.buffer, offset as u64 * 4, bytemuck::cast_slice(data));
-        Ok(())
-    }
-
-    /// The whole tensor (waits for the GPU).
-    pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>, GpuError> {
-        gpu.read_f32(&self.buffer, 0, self.len)
-    }
-}
-
-/// The per-step values every op reads from the [`Step`] uniform.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct StepParams {
-    /// Token rows in this step (1 when decoding).
-    pub n_tokens: u32,
-    /// Position of the first token.
-    pub pos0: u32,
-    /// `pos0 + n_tokens`.
-    pub kv_len: u32,
-    pub _pad: u32,
-}
-
-impl StepParams {
-    /// The parameters of a step of `n_tokens` tokens starting at `pos0`.
-    pub fn new(n_tokens: u32, pos0: u32) -> StepParams {
-        StepParams {
-            n_tokens,
-            pos0,
-            kv_len: pos0 + n_tokens,
-            _pad: 0,
-        }
-    }
-}
-
-/// The small uniform buffer holding [`StepParams`], shared by all ops.
-pub struct Step {
-    pub buffer: wgpu::Buffer,
-}
-
-impl Step {
-    pub fn new(gpu: &Gpu) -> Self {
-        let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("step"),
-            size: std::mem::size_of::<StepParams>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        Step { buffer }
-    }
-
-    /// Queues the new values (they take effect at the next submit).
-    pub fn write(&self, gpu: &Gpu, p: StepParams) {
-        gpu.queue
-            .write_buffer(&self.buffer, 0, bytemuck::bytes_of(&p));
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }

@@ -314,6 +314,7 @@ impl QMatrix {
     }
 
     /// Number of row ranges the matrix was split into.
+    #[cfg(feature = "testing")]
     pub fn n_parts(&self) -> usize {
         self.parts.len()
     }
@@ -324,6 +325,7 @@ impl QMatrix {
     }
 
     /// The first row and row count of each part.
+    #[cfg(feature = "testing")]
     pub fn part_rows(&self) -> Vec<(usize, usize)> {
         self.parts.iter().map(|p| (p.row0, p.rows)).collect()
     }

@@ -1,29 +1,24 @@
-//! A model context: the per-session state of the forward pass on the GPU.
+//! A model context: the per-session state of the forward pass.
 //!
 //! A [`Context`] owns a KV cache and the token history that fills it, so it
 //! is the one owner of the position: tokens go in through
 //! [`Context::feed`], which runs them at the next positions, and leave
-//! through [`Context::truncate`] (O(1)). It also owns the activation
-//! buffers and every op of a step (pipeline + bind group), built once. A
-//! step writes the step parameters and the token ids, records all ops into
-//! one compute pass of one command encoder, and submits once; it reads back
-//! only what the caller asks for (the argmax, the last logits, or all).
+//! through [`Context::truncate`] (O(1): the cache keeps its contents, only
+//! the length changes, and positions past it are never read). How a step
+//! runs is the backend's ([`Forward`]): the backend never decides a
+//! position, it is handed one.
 
-use std::sync::Arc;
-
-use super::kv_cache::KvCache;
-use super::memory::{GpuMemory, kv_cache_bytes, scratch_bytes};
-use super::weights::{GateUp, GpuWeights};
-use super::{LlamaConfig, Model};
+use super::gpu_forward::GpuForward;
+use super::state::CacheShape;
+use super::{Backend, Model};
 use crate::error::Error;
-use crate::gpu::{Gpu, GpuError, Kernels, MatIn, MatOut, Op, RopeKv, Step, StepParams, Tensor};
 
-/// What a step reads back from the GPU.
+/// What a step reads back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Readback {
     /// Nothing (prefill chunks before the last).
     None,
-    /// The argmax of the last token's logits (4 bytes).
+    /// The argmax of the last token's logits (4 bytes from a GPU).
     Argmax,
     /// The last token's logits.
     LastLogits,
@@ -40,36 +35,92 @@ pub enum StepOutput {
     Logits(Vec<f32>),
 }
 
-/// An op of the step, with what it computes ("qkv+rope+kv", "attention",
-/// ...), for profiles.
-pub(super) type NamedOp = (&'static str, Op);
+/// How a context's steps run: the backend's per-session state.
+pub(super) enum Forward {
+    Gpu(GpuForward),
+}
 
-/// The per-session state of a model on the GPU: KV cache, token history,
-/// activations and the recorded ops of one step.
+impl Forward {
+    fn step(
+        &mut self,
+        tokens: &[u32],
+        pos0: usize,
+        readback: Readback,
+    ) -> Result<StepOutput, Error> {
+        match self {
+            Forward::Gpu(f) => f.step(tokens, pos0, readback),
+        }
+    }
+
+    /// Waits until the steps already started have run (a GPU runs
+    /// submitted steps after `step` returns).
+    fn wait(&self) -> Result<(), Error> {
+        match self {
+            Forward::Gpu(f) => f.wait(),
+        }
+    }
+
+    fn n_ctx(&self) -> usize {
+        match self {
+            Forward::Gpu(f) => f.n_ctx(),
+        }
+    }
+
+    fn has_all_logits(&self) -> bool {
+        match self {
+            Forward::Gpu(f) => f.has_all_logits(),
+        }
+    }
+
+    #[cfg(feature = "testing")]
+    fn kv_f16(&self) -> bool {
+        match self {
+            Forward::Gpu(f) => f.kv_f16(),
+        }
+    }
+
+    fn kv_cache_bytes(&self) -> u64 {
+        match self {
+            Forward::Gpu(f) => f.kv_cache_bytes(),
+        }
+    }
+
+    pub(super) fn cache_shape(&self) -> CacheShape {
+        match self {
+            Forward::Gpu(f) => f.kv.shape(),
+        }
+    }
+
+    /// The cache's first `len` positions as bytes (see `state.rs`).
+    pub(super) fn read_cache(&self, len: usize) -> Result<Vec<u8>, Error> {
+        match self {
+            Forward::Gpu(f) => Ok(f.kv.read_prefix(&f.gpu, len)?),
+        }
+    }
+
+    /// Writes what [`Forward::read_cache`] returned for `len` positions back
+    /// (sizes checked by the caller).
+    pub(super) fn write_cache(&mut self, len: usize, bytes: &[u8]) {
+        match self {
+            Forward::Gpu(f) => f.kv.write_prefix(&f.gpu, len, bytes),
+        }
+    }
+}
+
+/// The per-session state of a model: KV cache, token history, and the
+/// backend's buffers for one step.
 pub struct Context {
-    pub(super) gpu: Arc<Gpu>,
-    vocab: usize,
-    n_batch: usize,
-    step: Step,
-    token_ids: wgpu::Buffer,
-    logits: Tensor,
-    argmax: wgpu::Buffer,
-    staging: wgpu::Buffer,
-    all_logits: bool,
-    ops: Vec<NamedOp>,
-    last_ops: Vec<NamedOp>,
-    all_ops: Vec<NamedOp>,
-    pub(super) kv: KvCache,
     /// The tokens at positions `0..len`: the position is its length.
     pub(super) history: Vec<u32>,
+    pub(super) forward: Forward,
+    vocab: usize,
+    n_batch: usize,
 }
 
 impl Context {
     /// A context for `model` with `n_ctx` positions (0 = the model's
     /// default, see [`Model::session_n_ctx`]) and up to `n_batch` tokens per
-    /// step. `all_logits` allocates logits for every token of a step. An
-    /// allocation the adapter can't make is [`Error::OutOfGpuMemory`], with
-    /// the model's numbers.
+    /// step. `all_logits` keeps the logits of every token of a step.
     pub(crate) fn new(
         model: &Model,
         n_ctx: usize,
@@ -79,207 +130,38 @@ impl Context {
         if n_batch == 0 {
             return Err(Error::ZeroSize("n_batch"));
         }
-        let m = &model.inner;
         let n_ctx = model.session_n_ctx(n_ctx);
         if n_ctx == 0 {
             return Err(Error::ZeroSize("n_ctx"));
         }
         let n_batch = n_batch.min(n_ctx);
-        let scope = m
-            .gpu
-            .device
-            .push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let context = Self::build(
-            &m.gpu, &m.kernels, &m.config, &m.weights, n_ctx, n_batch, all_logits,
-        );
-        if pollster::block_on(scope.pop()).is_some() {
-            let needed = GpuMemory {
-                weights: m.weights.gpu_bytes(),
-                kv_cache: kv_cache_bytes(&m.gpu, &m.config, n_ctx),
-                scratch: scratch_bytes(&m.config, n_batch, all_logits, m.weights.separate_ffn()),
-            };
-            return Err(Error::OutOfGpuMemory {
-                needed,
-                n_ctx,
-                budget: None,
-            });
-        }
-        context
-    }
-
-    fn build(
-        gpu: &Arc<Gpu>,
-        kernels: &Kernels,
-        config: &LlamaConfig,
-        weights: &GpuWeights,
-        n_ctx: usize,
-        n_batch: usize,
-        all_logits: bool,
-    ) -> Result<Context, Error> {
-        let c = config;
-        let kv_f16 = gpu.kv_f16;
-        let kv = KvCache::new(gpu, c.n_layer, n_ctx, c.kv_dim(), kv_f16)?;
-        let step = Step::new(gpu);
-        let act = |n: usize, label: &str| Tensor::new(gpu, n_batch * n, label);
-        let x = act(c.n_embd, "x")?;
-        let q = act(c.q_dim(), "q")?;
-        let att = act(c.q_dim(), "att")?;
-        let hidden = act(c.n_ff, "hidden")?;
-        // Only when gate and up have different types (no fused SwiGLU).
-        let separate_ffn = weights.separate_ffn();
-        let (gate, up) = if separate_ffn {
-            (Some(act(c.n_ff, "gate")?), Some(act(c.n_ff, "up")?))
-        } else {
-            (None, None)
-        };
-        let logits_len = if all_logits {
-            n_batch * c.vocab_size
-        } else {
-            c.vocab_size
-        };
-        let logits = Tensor::new(gpu, logits_len, "logits")?;
-        let staging_bytes = (logits_len * 4) as u64;
-        if staging_bytes > gpu.limits.max_buffer_size {
-            return Err(GpuError::TooLarge {
-                what: "logits readback".into(),
-                bytes: staging_bytes,
-                limit: gpu.limits.max_buffer_size,
-            }
-            .into());
-        }
-        let token_ids = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("token ids"),
-            size: (n_batch * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let argmax = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("argmax"),
-            size: 4,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: staging_bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-
-        let k_ = kernels;
-        let s = &step;
-        let mut ops = vec![("embed", k_.embed(s, &weights.embd, &token_ids, &x)?)];
-        for (l, w) in weights.layers.iter().enumerate() {
-            let (kc, vc) = kv.layer(l);
-            let attn_in = MatIn {
-                x: &x,
-                norm: Some((&w.attn_norm, c.rms_eps)),
-            };
-            let rope = RopeKv {
-                q: &q,
-                k_cache: kc,
-                v_cache: vc,
-                kv_f16,
-                n_heads: c.n_head,
-                n_kv_heads: c.n_head_kv,
-                head_dim: c.head_dim,
-                inv_freq: &c.rope_inv_freq,
-            };
-            ops.push((
-                "qkv+rope+kv",
-                k_.matmul_fused(s, &w.qkv.matrices(), attn_in, MatOut::RopeKv(rope), false)?,
-            ));
-            ops.push((
-                "attention",
-                k_.attention_kv(
-                    s,
-                    &q,
-                    kc,
-                    vc,
-                    &att,
-                    c.n_head,
-                    c.n_head_kv,
-                    c.head_dim,
-                    kv_f16,
-                )?,
-            ));
-            ops.push(("attn_out+add", k_.matmul(s, &w.wo, &att, &x, true)?));
-            let ffn_in = MatIn {
-                x: &x,
-                norm: Some((&w.ffn_norm, c.rms_eps)),
-            };
-            match &w.gate_up {
-                GateUp::Interleaved(m) => ops.push((
-                    "gate_up+swiglu",
-                    k_.matmul_fused(s, &[m], ffn_in, MatOut::SwiGlu { h: &hidden }, false)?,
-                )),
-                GateUp::Separate { gate: wg, up: wu } => {
-                    let (gt, ut) = match (&gate, &up) {
-                        (Some(g), Some(u)) => (g, u),
-                        _ => unreachable!("allocated when a layer has separate gate/up"),
-                    };
-                    let store = |y| MatOut::Store {
-                        y,
-                        accumulate: false,
-                    };
-                    ops.push(("gate", k_.matmul_fused(s, &[wg], ffn_in, store(gt), false)?));
-                    ops.push(("up", k_.matmul_fused(s, &[wu], ffn_in, store(ut), false)?));
-                    ops.push(("silu_mul", k_.silu_mul(s, gt, ut, &hidden, c.n_ff)?));
-                }
-            }
-            ops.push(("down+add", k_.matmul(s, &w.w_down, &hidden, &x, true)?));
-        }
-        let out_w = weights.output.as_ref().unwrap_or(&weights.embd);
-        let out_in = MatIn {
-            x: &x,
-            norm: Some((&weights.output_norm, c.rms_eps)),
-        };
-        let store = MatOut::Store {
-            y: &logits,
-            accumulate: false,
-        };
-        let last_ops = vec![
-            ("output", k_.matmul_fused(s, &[out_w], out_in, store, true)?),
-            ("argmax", k_.argmax(s, &logits, c.vocab_size, &argmax)?),
-        ];
-        let all_ops = if all_logits {
-            let store = MatOut::Store {
-                y: &logits,
-                accumulate: false,
-            };
-            vec![(
-                "output",
-                k_.matmul_fused(s, &[out_w], out_in, store, false)?,
-            )]
-        } else {
-            Vec::new()
+        let m = &model.inner;
+        let forward = match &m.backend {
+            Backend::Gpu {
+                gpu,
+                kernels,
+                weights,
+            } => Forward::Gpu(GpuForward::new(
+                gpu, kernels, &m.config, weights, n_ctx, n_batch, all_logits,
+            )?),
         };
         Ok(Context {
-            gpu: gpu.clone(),
-            vocab: c.vocab_size,
-            n_batch,
-            step,
-            token_ids,
-            logits,
-            argmax,
-            staging,
-            all_logits,
-            ops,
-            last_ops,
-            all_ops,
-            kv,
             history: Vec::new(),
+            forward,
+            vocab: m.config.vocab_size,
+            n_batch,
         })
     }
 
     /// Most tokens one step takes (longer feeds are split into steps).
+    #[cfg(feature = "testing")]
     pub fn n_batch(&self) -> usize {
         self.n_batch
     }
 
     /// Positions the context holds.
     pub fn n_ctx(&self) -> usize {
-        self.kv.capacity()
+        self.forward.n_ctx()
     }
 
     /// Positions in use: the next token goes at this position.
@@ -287,6 +169,7 @@ impl Context {
         self.history.len()
     }
 
+    #[cfg(feature = "testing")]
     pub fn is_empty(&self) -> bool {
         self.history.is_empty()
     }
@@ -302,13 +185,14 @@ impl Context {
     }
 
     /// The KV cache holds f16 (else f32).
+    #[cfg(feature = "testing")]
     pub fn kv_f16(&self) -> bool {
-        self.kv.is_f16()
+        self.forward.kv_f16()
     }
 
-    /// GPU bytes of the KV cache.
+    /// Bytes of the KV cache.
     pub fn kv_cache_bytes(&self) -> u64 {
-        self.kv.gpu_bytes()
+        self.forward.kv_cache_bytes()
     }
 
     /// Forgets every position from `len` on, in O(1): the cache keeps its
@@ -323,32 +207,49 @@ impl Context {
     /// step). Everything is checked before anything runs, so a bad token or
     /// a full context leaves the context as it was.
     pub fn feed(&mut self, tokens: &[u32], readback: Readback) -> Result<StepOutput, Error> {
-        let out = self.feed_until(tokens, readback, &|| false)?;
+        let out = self.run_steps(tokens, readback, None)?;
         Ok(out.unwrap_or(StepOutput::None))
     }
 
-    /// [`Context::feed`] that asks `stop` before each step and returns
-    /// `None` once it says yes (a long prompt can be cancelled): the steps
-    /// already run stay in the context.
+    /// [`Context::feed`], asking `stop` before each step after the first:
+    /// `None` when it said stop (the steps already run stay in the context).
+    /// Each step is waited for before `stop` is asked, so a stop takes
+    /// effect within one step: without the wait a GPU would still be
+    /// running every step queued ahead of it.
     pub fn feed_until(
         &mut self,
         tokens: &[u32],
         readback: Readback,
-        stop: &dyn Fn() -> bool,
+        stop: impl Fn() -> bool,
+    ) -> Result<Option<StepOutput>, Error> {
+        self.run_steps(tokens, readback, Some(&stop))
+    }
+
+    fn run_steps(
+        &mut self,
+        tokens: &[u32],
+        readback: Readback,
+        stop: Option<&dyn Fn() -> bool>,
     ) -> Result<Option<StepOutput>, Error> {
         self.check_feed(tokens, readback)?;
         let n_steps = tokens.len().div_ceil(self.n_batch);
         let mut out = StepOutput::None;
         for (i, chunk) in tokens.chunks(self.n_batch).enumerate() {
-            if stop() {
-                return Ok(None);
+            if i > 0
+                && let Some(stop) = stop
+            {
+                self.forward.wait()?;
+                if stop() {
+                    return Ok(None);
+                }
             }
             let rb = if i + 1 == n_steps {
                 readback
             } else {
                 Readback::None
             };
-            out = self.step(chunk, rb)?;
+            out = self.forward.step(chunk, self.history.len(), rb)?;
+            self.history.extend_from_slice(chunk);
         }
         Ok(Some(out))
     }
@@ -370,104 +271,9 @@ impl Context {
                 vocab: self.vocab,
             });
         }
-        if readback == Readback::AllLogits && !self.all_logits {
+        if readback == Readback::AllLogits && !self.forward.has_all_logits() {
             return Err(Error::NoAllLogits);
         }
         Ok(())
-    }
-
-    /// One step of at most `n_batch` checked tokens: one command encoder,
-    /// one compute pass, one submit.
-    fn step(&mut self, tokens: &[u32], readback: Readback) -> Result<StepOutput, Error> {
-        let (n, kv_len) = self.begin_step(tokens);
-        let mut enc = self.encoder("step");
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("forward"),
-                timestamp_writes: None,
-            });
-            for (_, op) in self.step_ops(readback) {
-                op.record_ctx(&mut pass, n, kv_len);
-            }
-        }
-        let read_bytes = self.copy_readback(&mut enc, readback, tokens.len());
-        self.gpu.queue.submit([enc.finish()]);
-        self.finish_step(tokens, readback, read_bytes)
-    }
-
-    pub(super) fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
-        self.gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
-    }
-
-    /// Writes the step's parameters and token ids (queued for the next
-    /// submit); returns the step's token count and KV length.
-    pub(super) fn begin_step(&self, tokens: &[u32]) -> (u32, u32) {
-        let (n, pos0) = (tokens.len() as u32, self.len() as u32);
-        self.step.write(
-            &self.gpu,
-            StepParams {
-                n_tokens: n,
-                pos0,
-                kv_len: pos0 + n,
-                _pad: 0,
-            },
-        );
-        self.gpu
-            .queue
-            .write_buffer(&self.token_ids, 0, bytemuck::cast_slice(tokens));
-        (n, pos0 + n)
-    }
-
-    pub(super) fn step_ops(&self, readback: Readback) -> impl Iterator<Item = &NamedOp> {
-        let tail: &[NamedOp] = match readback {
-            Readback::None => &[],
-            Readback::AllLogits => &self.all_ops,
-            _ => &self.last_ops,
-        };
-        self.ops.iter().chain(tail)
-    }
-
-    /// Queues the copy of what `readback` reads into the staging buffer;
-    /// returns its size in bytes.
-    pub(super) fn copy_readback(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        readback: Readback,
-        n: usize,
-    ) -> u64 {
-        let read_bytes = match readback {
-            Readback::None => 0,
-            Readback::Argmax => {
-                enc.copy_buffer_to_buffer(&self.argmax, 0, &self.staging, 0, 4);
-                4
-            }
-            Readback::LastLogits => self.vocab * 4,
-            Readback::AllLogits => n * self.vocab * 4,
-        } as u64;
-        if matches!(readback, Readback::LastLogits | Readback::AllLogits) {
-            enc.copy_buffer_to_buffer(&self.logits.buffer, 0, &self.staging, 0, read_bytes);
-        }
-        read_bytes
-    }
-
-    /// Appends the step's tokens to the history (their keys and values are
-    /// in the cache now) and reads back what was copied.
-    pub(super) fn finish_step(
-        &mut self,
-        tokens: &[u32],
-        readback: Readback,
-        read_bytes: u64,
-    ) -> Result<StepOutput, Error> {
-        self.history.extend_from_slice(tokens);
-        if read_bytes == 0 {
-            return Ok(StepOutput::None);
-        }
-        let bytes = self.gpu.read_mapped(&self.staging, read_bytes)?;
-        Ok(match readback {
-            Readback::Argmax => StepOutput::Argmax(bytemuck::pod_read_unaligned(&bytes[..4])),
-            _ => StepOutput::Logits(bytemuck::pod_collect_to_vec(&bytes)),
-        })
     }
 }

@@ -6,6 +6,7 @@
 //! the context is O(1): only the length changes. This is what makes a
 //! rollback to a checkpoint cheap.
 
+use super::state::{CacheShape, layer_cache_bytes};
 use crate::gpu::{Gpu, GpuError};
 
 pub(crate) struct KvCache {
@@ -64,17 +65,9 @@ impl KvCache {
         (&self.k[l], &self.v[l])
     }
 
-    pub fn n_layer(&self) -> usize {
-        self.k.len()
-    }
-
     /// Positions the cache can hold.
     pub fn capacity(&self) -> usize {
         self.capacity
-    }
-
-    pub fn kv_dim(&self) -> usize {
-        self.kv_dim
     }
 
     /// GPU bytes held by the cache.
@@ -83,8 +76,18 @@ impl KvCache {
     }
 
     /// The cache holds f16 values (else f32).
+    #[cfg(feature = "testing")]
     pub fn is_f16(&self) -> bool {
         self.f16
+    }
+
+    /// Layers, width and bytes per position, as saved states record them.
+    pub fn shape(&self) -> CacheShape {
+        CacheShape {
+            layers: self.k.len(),
+            kv_dim: self.kv_dim,
+            bytes_per_position: self.bytes_per_position(),
+        }
     }
 
     /// Bytes one position takes in one layer's key (or value) buffer.
@@ -92,34 +95,23 @@ impl KvCache {
         self.kv_dim as u64 * if self.f16 { 2 } else { 4 }
     }
 
-    /// Bytes [`KvCache::read_prefix`] returns for `len` positions.
-    pub fn prefix_bytes(&self, len: usize) -> usize {
-        Self::layer_prefix_bytes(len, self.bytes_per_position()) * 2 * self.k.len()
-    }
-
-    /// One layer's keys (or values) for `len` positions, in whole words.
-    fn layer_prefix_bytes(len: usize, bytes_per_position: u64) -> usize {
-        (len as u64 * bytes_per_position).div_ceil(4) as usize * 4
-    }
-
     /// The first `len` positions of every layer, keys then values, as raw
     /// bytes (for saving a session).
     pub fn read_prefix(&self, gpu: &Gpu, len: usize) -> Result<Vec<u8>, GpuError> {
-        let words = Self::layer_prefix_bytes(len, self.bytes_per_position()) / 4;
-        let mut out = Vec::with_capacity(self.prefix_bytes(len));
+        let words = layer_cache_bytes(self.bytes_per_position(), len) / 4;
+        let mut out = Vec::with_capacity(words * 4 * 2 * self.k.len());
         for buf in self.k.iter().chain(&self.v) {
-            let w: Vec<u32> = gpu.read_u32(buf, 0, words)?;
+            let w = gpu.read::<u32>(buf, 0, words)?;
             out.extend_from_slice(bytemuck::cast_slice(&w));
         }
         Ok(out)
     }
 
     /// Writes what [`KvCache::read_prefix`] returned for `len` positions back
-    /// (queued for the next submit). The caller checks the sizes first
-    /// ([`KvCache::prefix_bytes`]).
+    /// (queued for the next submit). The caller checks the sizes first.
     pub fn write_prefix(&self, gpu: &Gpu, len: usize, bytes: &[u8]) {
-        debug_assert!(len <= self.capacity && bytes.len() == self.prefix_bytes(len));
-        let per_layer = Self::layer_prefix_bytes(len, self.bytes_per_position());
+        let per_layer = layer_cache_bytes(self.bytes_per_position(), len);
+        debug_assert!(len <= self.capacity && bytes.len() == per_layer * 2 * self.k.len());
         if per_layer == 0 {
             return;
         }

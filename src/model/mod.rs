@@ -4,6 +4,7 @@
 
 pub mod config;
 mod context;
+mod gpu_forward;
 mod kv_cache;
 mod memory;
 #[cfg(feature = "testing")]
@@ -82,11 +83,18 @@ pub struct LoadProgress {
     pub total: u64,
 }
 
+/// Where a model's weights live and its steps run.
+enum Backend {
+    Gpu {
+        gpu: Arc<Gpu>,
+        kernels: Kernels,
+        weights: weights::GpuWeights,
+    },
+}
+
 struct ModelInner {
-    gpu: Arc<Gpu>,
-    kernels: Kernels,
+    backend: Backend,
     config: LlamaConfig,
-    weights: weights::GpuWeights,
     tokenizer: Tokenizer,
     chat_template: ChatTemplate,
     name: String,
@@ -223,10 +231,12 @@ impl Model {
         let file_type = dominant_type(file, &config);
         Ok(Model {
             inner: Arc::new(ModelInner {
-                gpu,
-                kernels,
+                backend: Backend::Gpu {
+                    gpu,
+                    kernels,
+                    weights,
+                },
                 config,
-                weights,
                 tokenizer,
                 chat_template,
                 name,
@@ -270,21 +280,25 @@ impl Model {
 
     /// The adapter the model runs on and what it offers.
     pub fn device_info(&self) -> DeviceInfo {
-        let gpu = &self.inner.gpu;
-        DeviceInfo {
-            adapter: gpu.info.name.clone(),
-            backend: gpu.info.backend,
-            device_type: gpu.info.device_type,
-            max_binding_size: gpu.max_binding,
-            shader_f16: gpu.f16,
-            subgroups: gpu.subgroups,
-            kv_f16: gpu.kv_f16,
+        match &self.inner.backend {
+            Backend::Gpu { gpu, .. } => DeviceInfo {
+                adapter: gpu.info.name.clone(),
+                backend: gpu.info.backend,
+                device_type: gpu.info.device_type,
+                max_binding_size: gpu.max_binding,
+                shader_f16: gpu.f16,
+                subgroups: gpu.subgroups,
+                kv_f16: gpu.kv_f16,
+            },
         }
     }
 
+    /// The GPU the model runs on (`None` on the CPU path).
     #[cfg(feature = "testing")]
-    pub fn gpu(&self) -> &Arc<Gpu> {
-        &self.inner.gpu
+    pub fn gpu(&self) -> Option<&Arc<Gpu>> {
+        match &self.inner.backend {
+            Backend::Gpu { gpu, .. } => Some(gpu),
+        }
     }
 
     /// `general.name` from the GGUF.
@@ -305,7 +319,9 @@ impl Model {
     /// Bytes of GPU memory the uploaded weights take (repacked, with the
     /// padding of each binding; norms as f32).
     pub fn weight_gpu_bytes(&self) -> u64 {
-        self.inner.weights.gpu_bytes()
+        match &self.inner.backend {
+            Backend::Gpu { weights, .. } => weights.gpu_bytes(),
+        }
     }
 
     /// The context a session asking for `requested` positions gets (see
@@ -345,8 +361,8 @@ impl std::fmt::Display for DeviceInfo {
 /// Opens a GGUF file, naming it in errors.
 fn open_model_file(path: &Path) -> Result<GgufFile, Error> {
     GgufFile::open(path).map_err(|source| match source {
-        // I/O errors already name the file.
-        GgufError::Io { .. } => Error::Gguf(source),
+        // These already name the file.
+        GgufError::Io { .. } | GgufError::IsDirectory { .. } => Error::Gguf(source),
         source => Error::File {
             path: path.to_path_buf(),
             source,

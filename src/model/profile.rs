@@ -1,6 +1,7 @@
 //! Timing every op of a step (the bench's `--profile`).
 
-use super::context::{Context, NamedOp, Readback, StepOutput};
+use super::context::{Context, Forward, Readback, StepOutput};
+use super::gpu_forward::{GpuForward, NamedOp};
 use crate::error::Error;
 
 /// The time one kind of op took in a profiled step (see
@@ -38,7 +39,11 @@ impl Context {
             } else {
                 Readback::None
             };
-            let (o, step_kinds) = self.profile_step(chunk, rb)?;
+            let pos0 = self.history.len();
+            let (o, step_kinds) = match &mut self.forward {
+                Forward::Gpu(f) => f.profile_step(chunk, pos0, rb)?,
+            };
+            self.history.extend_from_slice(chunk);
             out = o;
             for k in step_kinds {
                 match kinds.iter_mut().find(|s| s.name == k.name) {
@@ -53,14 +58,17 @@ impl Context {
         }
         Ok((out, kinds))
     }
+}
 
-    /// One profiled step of at most `n_batch` checked tokens.
+impl GpuForward {
+    /// One profiled step of at most `n_batch` checked tokens at `pos0..`.
     fn profile_step(
         &mut self,
         tokens: &[u32],
+        pos0: usize,
         readback: Readback,
     ) -> Result<(StepOutput, Vec<OpTime>), Error> {
-        let (n, kv_len) = self.begin_step(tokens);
+        let (n, kv_len) = self.begin_step(tokens, pos0);
         let gpu = self.gpu.clone();
         let ops: Vec<&NamedOp> = self.step_ops(readback).collect();
         let mut times = vec![0.0f64; ops.len()];
@@ -92,7 +100,7 @@ impl Context {
                         end_of_pass_write_index: Some(2 * i as u32 + 1),
                     }),
                 });
-                op.record_ctx(&mut pass, n, kv_len);
+                op.record(&mut pass, n, kv_len);
             }
             enc.resolve_query_set(&set, 0..count, &resolve, 0);
             enc.copy_buffer_to_buffer(&resolve, 0, &read, 0, count as u64 * 8);
@@ -105,7 +113,7 @@ impl Context {
                 *t = stamps[2 * i + 1].saturating_sub(stamps[2 * i]) as f64 * period;
             }
             let kinds = by_kind(&ops, &times, n, kv_len);
-            return Ok((self.finish_step(tokens, readback, read_bytes)?, kinds));
+            return Ok((self.finish_step(readback, read_bytes)?, kinds));
         }
         gpu.wait()?;
         for (i, (_, op)) in ops.iter().enumerate() {
@@ -116,7 +124,7 @@ impl Context {
                     label: Some("profile op"),
                     timestamp_writes: None,
                 });
-                op.record_ctx(&mut pass, n, kv_len);
+                op.record(&mut pass, n, kv_len);
             }
             gpu.queue.submit([op_enc.finish()]);
             gpu.wait()?;
@@ -125,7 +133,7 @@ impl Context {
         let read_bytes = self.copy_readback(&mut enc, readback, tokens.len());
         gpu.queue.submit([enc.finish()]);
         let kinds = by_kind(&ops, &times, n, kv_len);
-        Ok((self.finish_step(tokens, readback, read_bytes)?, kinds))
+        Ok((self.finish_step(readback, read_bytes)?, kinds))
     }
 }
 

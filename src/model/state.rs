@@ -78,25 +78,28 @@ impl<'a> Reader<'a> {
     }
 }
 
-impl Context {
-    fn cache_shape(&self) -> CacheShape {
-        CacheShape {
-            layers: self.kv.n_layer(),
-            kv_dim: self.kv.kv_dim(),
-            bytes_per_position: self.kv.bytes_per_position(),
-        }
-    }
+/// Bytes of `len` positions of a cache of `shape`: each layer's keys, then
+/// each layer's values, each padded to whole 4-byte words.
+pub(super) fn cache_bytes(shape: CacheShape, len: usize) -> usize {
+    layer_cache_bytes(shape.bytes_per_position, len) * 2 * shape.layers
+}
 
+/// Bytes of one layer's keys (or values) for `len` positions, in whole words.
+pub(super) fn layer_cache_bytes(bytes_per_position: u64, len: usize) -> usize {
+    (len as u64 * bytes_per_position).div_ceil(4) as usize * 4
+}
+
+impl Context {
     /// Bytes [`Context::save_state`] returns now (computed, not saved).
     pub fn state_size(&self) -> usize {
-        HEADER_BYTES + 4 * self.len() + self.kv.prefix_bytes(self.len())
+        HEADER_BYTES + 4 * self.len() + cache_bytes(self.forward.cache_shape(), self.len())
     }
 
     /// The whole state of the context as bytes.
     pub fn save_state(&self) -> Result<Vec<u8>, Error> {
-        let shape = self.cache_shape();
+        let shape = self.forward.cache_shape();
         let len = self.len();
-        let mut out = Vec::with_capacity(self.state_size());
+        let mut out = Vec::with_capacity(36 + 4 * len + cache_bytes(shape, len));
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&(shape.layers as u32).to_le_bytes());
@@ -106,7 +109,7 @@ impl Context {
         for t in &self.history {
             out.extend_from_slice(&t.to_le_bytes());
         }
-        out.extend(self.kv.read_prefix(&self.gpu, len)?);
+        out.extend(self.forward.read_cache(len)?);
         Ok(out)
     }
 
@@ -127,7 +130,7 @@ impl Context {
             kv_dim: r.u32()? as usize,
             bytes_per_position: r.u64()?,
         };
-        let session = self.cache_shape();
+        let session = self.forward.cache_shape();
         if saved != session {
             return Err(StateError::ShapeMismatch { saved, session }.into());
         }
@@ -152,11 +155,11 @@ impl Context {
             }
             .into());
         }
-        let cache = r.take(self.kv.prefix_bytes(len))?;
+        let cache = r.take(cache_bytes(session, len))?;
         if !r.0.is_empty() {
             return Err(StateError::TrailingBytes(r.0.len()).into());
         }
-        self.kv.write_prefix(&self.gpu, len, cache);
+        self.forward.write_cache(len, cache);
         self.history = history;
         Ok(())
     }

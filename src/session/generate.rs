@@ -46,9 +46,7 @@ impl Session {
     /// Makes the context equal to `prompt` (reusing the longest common
     /// prefix already in the cache), then generates one assistant turn,
     /// reporting it through `on_event`. The context afterwards holds the
-    /// prompt and the turn's visible tokens (a cancel during the prompt
-    /// stops it between steps of `n_batch` tokens, and the context holds
-    /// the part run so far).
+    /// prompt and the turn's visible tokens.
     pub fn generate(
         &mut self,
         prompt: &[u32],
@@ -66,6 +64,7 @@ impl Session {
         }
         let bt = &opts.backtrack;
         let reset_token = self.resolve_reset_token(&bt.reset_token)?;
+        let vocab = self.model().config().vocab_size;
         let mut sampler = Sampler::new(opts.sampler.clone())?;
         let model = self.model().clone();
         let tok = model.tokenizer();
@@ -86,23 +85,26 @@ impl Session {
             .count()
             .min(prompt.len() - 1);
         self.truncate(common);
-        let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.is_cancelled());
         let mut stats = Stats::default();
+        let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.is_cancelled());
+        let mut turn = Turn::new(tok, &opts.stop, bt.holdback);
         let t0 = Instant::now();
-        // A cancel stops a long prompt between steps (the part already run
-        // stays in the context).
-        let fed = self
-            .context
-            .feed_until(&prompt[common..], readback, &cancelled)?;
+        // The prompt runs in steps of n_batch tokens; a cancel stops it
+        // between two (one that came before the call stops it before any).
+        let fed = match cancelled() {
+            true => None,
+            false => self
+                .context
+                .feed_until(&prompt[common..], readback, cancelled)?,
+        };
         stats.prompt_tokens = self.history().len() - common;
         stats.prompt_time = t0.elapsed();
-
         let t1 = Instant::now();
-        let checkpoint = self.history().len();
-        let mut turn = Turn::new(tok, &opts.stop, bt.holdback);
         let Some(mut out) = fed else {
             return self.finish(turn, false, StopReason::Cancelled, stats, t1, on_event);
         };
+
+        let checkpoint = self.history().len();
         if !opts.prefill.is_empty() {
             let ids = tok.encode(&opts.prefill, false)?;
             if self.history().len() + ids.len() >= self.n_ctx() {
@@ -130,6 +132,7 @@ impl Session {
                 break StopReason::MaxTokens;
             }
             let next = match out {
+                StepOutput::Argmax(t) if t as usize >= vocab => return Err(Error::NoFiniteLogits),
                 StepOutput::Argmax(t) => t,
                 StepOutput::Logits(mut logits) => {
                     if let Some(p) = &opts.logits_processor {
@@ -146,7 +149,12 @@ impl Session {
                     if let Some(b) = banned.take() {
                         logits[b as usize] = f32::NEG_INFINITY;
                     }
-                    sampler.sample(&logits, self.history())
+                    let t = sampler.sample(&logits, self.history());
+                    // The sampler picks a NaN logit only when all are NaN.
+                    if logits[t as usize].is_nan() {
+                        return Err(Error::NoFiniteLogits);
+                    }
+                    t
                 }
                 StepOutput::None => unreachable!("the last step always reads back"),
             };
