@@ -65,8 +65,9 @@ ensure_ffi_tools() {
     command -v apt-get >/dev/null 2>&1 ||
         die "missing ${missing[*]} and no apt-get here: install a C compiler, a JDK and valgrind"
     say "installing ${missing[*]} with apt-get"
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    as_root apt-get update >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        "${missing[@]}" >&2
 }
 
 # Loads rustup's environment when cargo isn't on PATH yet, or explains.
