@@ -22,6 +22,12 @@ pub struct rw_model {
     name: CString,
 }
 
+// SAFETY: C shares a model between threads (the header says so). Its raw
+// pointers (`info.adapter`) point into its own `_adapter`, never changed
+// after creation; everything else is `Send + Sync`.
+unsafe impl Send for rw_model {}
+unsafe impl Sync for rw_model {}
+
 /// The kind of adapter.
 pub type rw_device_type = i32;
 pub const RW_DEVICE_OTHER: rw_device_type = 0;

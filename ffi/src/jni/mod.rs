@@ -18,10 +18,17 @@ use jni::{Env, EnvUnowned, JValue, jni_sig, jni_str};
 use self::convert::{cstring, generate_options, load_options};
 use crate::alloc::{rw_tokens, rw_tokens_free};
 use crate::event::rw_event;
-use crate::generate::{RW_CONTINUE, RW_STOP, rw_control, rw_prompt};
-use crate::model::*;
+use crate::generate::{RW_CONTINUE, RW_STOP, rw_control, rw_prompt, rw_session_generate};
+use crate::model::{
+    rw_gpu_memory, rw_model, rw_model_chat_tokens, rw_model_detokenize, rw_model_device_info,
+    rw_model_estimate_memory, rw_model_load, rw_model_load_fd, rw_model_load_memory, rw_model_name,
+    rw_model_release, rw_model_tokenize, rw_model_vocab_size,
+};
 use crate::options::{rw_generate_options, rw_session_options};
-use crate::session::*;
+use crate::session::{
+    rw_session, rw_session_cancel, rw_session_free, rw_session_length, rw_session_new,
+    rw_session_restore_state, rw_session_save_state, rw_session_state_size, rw_session_truncate,
+};
 use crate::status::{RW_INTERNAL, RW_INVALID_ARGUMENT, RW_OK, rw_last_error, rw_status};
 
 /// Why a native failed: a C API status (its message is the thread's last
@@ -609,9 +616,8 @@ pub extern "system" fn Java_rewind_Native_sessionGenerate<'l>(
         }
         // SAFETY: everything the options and prompt point to lives for the
         // call; the callbacks run on this thread during it.
-        let status = unsafe {
-            crate::generate::rw_session_generate(session(s), &prompt, &raw, Some(on_event), user)
-        };
+        let status =
+            unsafe { rw_session_generate(session(s), &prompt, &raw, Some(on_event), user) };
         if cb.env.exception_check() {
             return Err(Failed::Jni(jni::errors::Error::JavaException));
         }
