@@ -39,11 +39,11 @@ pub(super) fn max_output(input_bytes: usize) -> usize {
 /// Which limit a render hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RenderLimit {
-    /// The instruction budget ([`FUEL`]).
+    /// The instruction budget (2,000,000 instructions).
     Instructions,
     /// The output budget.
     Output { max_bytes: usize },
-    /// The time budget ([`MAX_RENDER_TIME`]).
+    /// The time budget (one second).
     Time,
 }
 

@@ -9,7 +9,7 @@ use super::weights::GpuWeights;
 use super::{LlamaConfig, session_n_ctx};
 
 /// GPU memory of a model with one session, in bytes (see
-/// [`estimate_gpu_memory`]).
+/// [`Model::estimate_memory`](crate::Model::estimate_memory)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GpuMemory {
     /// The weights as uploaded: repacked into the GPU layout, split into

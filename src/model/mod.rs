@@ -1,5 +1,5 @@
 //! Models: configuration from GGUF metadata, the weights on the GPU, and the
-//! per-session [`Context`] that owns a KV cache and runs the forward pass.
+//! per-session `Context` that owns a KV cache and runs the forward pass.
 //! (Sampling, detokenizing and the decoding loop are the session's.)
 
 pub mod config;
@@ -64,7 +64,7 @@ pub struct LoadOptions {
     /// Use this `tokenizer.json` instead of the vocabulary in the GGUF.
     pub tokenizer_json: Option<PathBuf>,
     /// GPU memory the model may take, in bytes: when set, a model whose
-    /// estimate ([`estimate_gpu_memory`]: weights, plus the KV cache and
+    /// estimate ([`Model::estimate_memory`]: weights, plus the KV cache and
     /// scratch of one session of [`LoadOptions::n_ctx`] positions) exceeds
     /// it is refused with [`Error::OutOfGpuMemory`] before anything is
     /// allocated. `None` = no limit (an allocation the adapter can't make
