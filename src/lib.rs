@@ -36,6 +36,7 @@
 //! ```
 
 pub mod chat;
+pub mod cpu;
 mod error;
 pub mod eval;
 pub mod gguf;
