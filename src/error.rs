@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 
 use crate::chat::ChatError;
+use crate::cpu::CpuError;
 use crate::gguf::GgufError;
 use crate::gpu::GpuError;
 use crate::model::{ConfigError, GpuMemory, StateError};
@@ -78,6 +79,9 @@ pub enum Error {
     State(#[from] StateError),
     #[error(transparent)]
     Gpu(#[from] GpuError),
+    /// The CPU path could not start (its threads).
+    #[error(transparent)]
+    Cpu(#[from] CpuError),
     /// A tensor's data can't be decoded.
     #[error("tensor `{name}`: {source}")]
     Tensor { name: String, source: QuantError },
@@ -154,6 +158,7 @@ impl Error {
                 GpuError::Invalid(_) => K::InvalidArgument,
                 _ => K::Internal,
             },
+            Error::Cpu(_) => K::Internal,
             Error::Tensor { source, .. } => match source {
                 QuantError::Unsupported(_) => K::Unsupported,
                 _ => K::InvalidModel,

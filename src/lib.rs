@@ -51,9 +51,10 @@ pub mod session;
 pub mod tokenizer;
 
 pub use chat::Message;
+pub use cpu::{CpuOptions, Isa};
 pub use error::{Error, ErrorKind, Result};
 pub use gpu::GpuOptions;
-pub use model::{DeviceInfo, GpuMemory, LoadOptions, LoadProgress, Model};
+pub use model::{ComputePath, Device, DeviceInfo, GpuMemory, LoadOptions, LoadProgress, Model};
 pub use sample::SamplerConfig;
 pub use session::{
     BacktrackOptions, CancelFlag, Control, Event, GenerateOptions, Guard, ResetCause, ResetPolicy,

@@ -3,20 +3,21 @@
 //! -127..=127, plus the sums the kernels need for zero points and mins
 //! (per 32 and per 16 values: the integer sum of the quants and `d` times
 //! it).
+//!
+//! Each token is one record of 4-byte words (so tokens quantize in
+//! parallel, each into its own slice): the quants, four per word, then per
+//! 32-block `d`, the integer sum and `d` times it, then the same two sums
+//! per 16-block.
+
+use super::pool::for_chunks;
 
 /// The quantized activations of up to `cap` tokens of `cols` values.
 pub(crate) struct QActs {
     cols: usize,
     n: usize,
-    /// `[t][cols / 4]`: four quants per word, in order (little-endian).
-    qs: Vec<i32>,
-    /// `[t][cols / 32]`.
-    d: Vec<f32>,
-    isum32: Vec<i32>,
-    s32: Vec<f32>,
-    /// `[t][cols / 16]`.
-    isum16: Vec<i32>,
-    s16: Vec<f32>,
+    /// Words per token.
+    stride: usize,
+    words: Vec<u32>,
 }
 
 /// Round to nearest, ties to even, for |v| < 2^22 (adding and subtracting
@@ -27,19 +28,70 @@ fn round(v: f32) -> f32 {
     (v + MAGIC) - MAGIC
 }
 
+/// Offsets of a record's parts, in words.
+#[derive(Clone, Copy)]
+struct Layout {
+    d: usize,
+    isum32: usize,
+    s32: usize,
+    isum16: usize,
+    s16: usize,
+}
+
+impl Layout {
+    fn of(cols: usize) -> (Layout, usize) {
+        let (b32, b16) = (cols / 32, cols / 16);
+        let d = cols / 4;
+        let l = Layout {
+            d,
+            isum32: d + b32,
+            s32: d + 2 * b32,
+            isum16: d + 3 * b32,
+            s16: d + 3 * b32 + b16,
+        };
+        (l, l.s16 + b16)
+    }
+}
+
+/// Quantizes one token's `x` into its record `rec`.
+fn quantize_token(x: &[f32], rec: &mut [u32], l: Layout) {
+    let (qs, sums) = rec.split_at_mut(l.d);
+    let qs: &mut [i8] = bytemuck::cast_slice_mut(qs);
+    let b32 = x.len() / 32;
+    for (b, (xb, qb)) in x.chunks_exact(32).zip(qs.chunks_exact_mut(32)).enumerate() {
+        let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+        let mut s = [0i32; 2];
+        for (h, (xh, qh)) in xb.chunks_exact(16).zip(qb.chunks_exact_mut(16)).enumerate() {
+            for (v, q) in xh.iter().zip(qh.iter_mut()) {
+                let r = round(v * id) as i32;
+                *q = r as i8;
+                s[h] += r;
+            }
+        }
+        let at = |off: usize| off - l.d;
+        sums[at(l.d) + b] = d.to_bits();
+        sums[at(l.isum32) + b] = (s[0] + s[1]) as u32;
+        sums[at(l.s32) + b] = (d * (s[0] + s[1]) as f32).to_bits();
+        for h in 0..2 {
+            sums[at(l.isum16) + 2 * b + h] = s[h] as u32;
+            sums[at(l.s16) + 2 * b + h] = (d * s[h] as f32).to_bits();
+        }
+    }
+    debug_assert_eq!(b32 * 32, x.len());
+}
+
 impl QActs {
     /// Room for `cap` tokens of `cols` values (a multiple of 32).
     pub(crate) fn new(cols: usize, cap: usize) -> QActs {
         debug_assert!(cols.is_multiple_of(32));
+        let (_, stride) = Layout::of(cols);
         QActs {
             cols,
             n: 0,
-            qs: vec![0; cap * cols / 4],
-            d: vec![0.0; cap * cols / 32],
-            isum32: vec![0; cap * cols / 32],
-            s32: vec![0.0; cap * cols / 32],
-            isum16: vec![0; cap * cols / 16],
-            s16: vec![0.0; cap * cols / 16],
+            stride,
+            words: vec![0; cap * stride],
         }
     }
 
@@ -52,80 +104,59 @@ impl QActs {
         self.n
     }
 
-    /// Quantizes `x`, `n` rows of `cols` values (at most the capacity).
+    fn layout(&self) -> Layout {
+        Layout::of(self.cols).0
+    }
+
+    /// Quantizes `x`, `n` rows of `cols` values (at most the capacity), a
+    /// token per task on the enclosing pool.
     pub(crate) fn quantize(&mut self, x: &[f32], n: usize) {
-        let c = self.cols;
-        assert!(x.len() >= n * c && self.d.len() >= n * c / 32);
+        let (c, l) = (self.cols, self.layout());
+        assert!(x.len() >= n * c && self.words.len() >= n * self.stride);
         self.n = n;
-        let qs: &mut [i8] = bytemuck::cast_slice_mut(&mut self.qs[..n * c / 4]);
-        for (b, (xb, qb)) in x[..n * c]
-            .chunks_exact(32)
-            .zip(qs.chunks_exact_mut(32))
-            .enumerate()
-        {
-            let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let d = amax / 127.0;
-            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
-            let mut sums = [0i32; 2];
-            for (h, (xh, qh)) in xb.chunks_exact(16).zip(qb.chunks_exact_mut(16)).enumerate() {
-                let mut s = 0;
-                for (v, q) in xh.iter().zip(qh.iter_mut()) {
-                    let r = round(v * id) as i32;
-                    *q = r as i8;
-                    s += r;
-                }
-                sums[h] = s;
-            }
-            self.d[b] = d;
-            self.isum16[2 * b] = sums[0];
-            self.isum16[2 * b + 1] = sums[1];
-            self.s16[2 * b] = d * sums[0] as f32;
-            self.s16[2 * b + 1] = d * sums[1] as f32;
-            self.isum32[b] = sums[0] + sums[1];
-            self.s32[b] = d * (sums[0] + sums[1]) as f32;
-        }
+        for_chunks(&mut self.words[..n * self.stride], self.stride, |t, rec| {
+            quantize_token(&x[t * c..(t + 1) * c], rec, l)
+        });
     }
 
     /// Word `w` (four quants) of token `t`.
     #[inline(always)]
     pub(crate) fn word(&self, t: usize, w: usize) -> i32 {
-        self.qs[t * self.cols / 4 + w]
-    }
-
-    /// The four quants of token `t` from word `w` on.
-    #[inline(always)]
-    pub(crate) fn words(&self, t: usize, w: usize) -> &[i32] {
-        &self.qs[t * self.cols / 4 + w..]
+        self.words[t * self.stride + w] as i32
     }
 
     /// Scale of 32-block `b` of token `t`.
     #[inline(always)]
     pub(crate) fn d(&self, t: usize, b: usize) -> f32 {
-        self.d[t * self.cols / 32 + b]
+        f32::from_bits(self.words[t * self.stride + self.cols / 4 + b])
     }
 
     /// Integer sum and scaled sum of 32-block `b` of token `t`.
     #[inline(always)]
     pub(crate) fn sum32(&self, t: usize, b: usize) -> (i32, f32) {
-        let i = t * self.cols / 32 + b;
-        (self.isum32[i], self.s32[i])
+        let r = &self.words[t * self.stride..];
+        let b32 = self.cols / 32;
+        let at = self.cols / 4 + b32 + b;
+        (r[at] as i32, f32::from_bits(r[at + b32]))
     }
 
     /// Integer sum and scaled sum of 16-block `b` of token `t`.
     #[inline(always)]
     pub(crate) fn sum16(&self, t: usize, b: usize) -> (i32, f32) {
-        let i = t * self.cols / 16 + b;
-        (self.isum16[i], self.s16[i])
+        let r = &self.words[t * self.stride..];
+        let (b32, b16) = (self.cols / 32, self.cols / 16);
+        let at = self.cols / 4 + 3 * b32 + b;
+        (r[at] as i32, f32::from_bits(r[at + b16]))
     }
 
     /// The dequantized values of token `t` (tests compare kernels with the
     /// f32 dot product of these and the dequantized weights).
     #[cfg(test)]
     pub(crate) fn dequantize(&self, t: usize) -> Vec<f32> {
-        let qs: &[i8] = bytemuck::cast_slice(&self.qs);
-        let c = self.cols;
-        (0..c)
-            .map(|i| self.d(t, i / 32) * qs[t * c + i] as f32)
+        let r = &self.words[t * self.stride..];
+        let qs: &[i8] = bytemuck::cast_slice(&r[..self.cols / 4]);
+        (0..self.cols)
+            .map(|i| self.d(t, i / 32) * qs[i] as f32)
             .collect()
     }
 }
@@ -147,10 +178,18 @@ mod tests {
                 let d = a.d(t, i / 32);
                 assert!((u - v).abs() <= d / 2.0 + 1e-6, "{u} vs {v}");
             }
-            let qs: &[i8] = bytemuck::cast_slice(&a.qs);
             for b in 0..4 {
-                let s: i32 = qs[t * 64 + 16 * b..][..16].iter().map(|&q| q as i32).sum();
+                let s: i32 = (0..16)
+                    .map(|i| (y[16 * b + i] / a.d(t, b / 2)).round() as i32)
+                    .sum();
                 assert_eq!(a.sum16(t, b).0, s);
+                assert_eq!(a.sum16(t, b).1, a.d(t, b / 2) * s as f32);
+            }
+            for b in 0..2 {
+                assert_eq!(
+                    a.sum32(t, b).0,
+                    a.sum16(t, 2 * b).0 + a.sum16(t, 2 * b + 1).0
+                );
             }
         }
         // A zero block quantizes to zeros with scale 0.

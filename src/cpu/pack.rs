@@ -31,6 +31,7 @@
 
 use crate::quant::GgmlType;
 use crate::quant::cpu::{k3_scale, k4_scale_min};
+#[cfg(test)]
 use half::f16;
 
 /// Rows per group: one per lane of a 16-lane vector.
@@ -410,6 +411,7 @@ pub(crate) fn pack_group(f: &Fmt, cols: usize, rows: &[&[u8]], out: &mut [u8]) {
 
 /// Element `e` (0..32) of lane `r` of a unit, as an unsigned quant (Q8_0:
 /// the signed quant's byte).
+#[cfg(test)]
 pub(crate) fn unit_quant(f: &Fmt, unit: &[u8], r: usize, e: usize) -> u8 {
     let (g, i) = (e / 4, e % 4);
     let at = 4 * r + i;
@@ -434,6 +436,7 @@ pub(crate) fn unit_quant(f: &Fmt, unit: &[u8], r: usize, e: usize) -> u8 {
 
 /// The scale `a` and offset `b` of sub-block `s` of lane `r` in a block
 /// header: `w = a * u + b` (types with a min) or `a * (u - z)`.
+#[cfg(test)]
 pub(crate) fn sub_scale(f: &Fmt, h: &[u8], r: usize, s: usize) -> (f32, f32) {
     let half = |at: usize| f16::from_bits(f16_bits(h, at)).to_f32();
     let d = half(2 * r);
@@ -457,6 +460,7 @@ pub(crate) fn sub_scale(f: &Fmt, h: &[u8], r: usize, s: usize) -> (f32, f32) {
 /// Dequantizes lane `r` of a packed row group into `out` (`cols` values),
 /// with the reference's f32 operations: equal to `quant::dequantize` bit for
 /// bit.
+#[cfg(test)]
 pub(crate) fn dequantize_lane(f: &Fmt, group: &[u8], cols: usize, r: usize, out: &mut [f32]) {
     let n_blk = cols / f.block;
     let headers = n_blk * f.quants();

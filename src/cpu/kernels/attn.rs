@@ -1,7 +1,8 @@
 //! Attention of one token's query heads that share a KV head, over the
-//! cache rows `0..n_pos`: scores, softmax and the weighted sum of values in
-//! one pass per head (online softmax over chunks of positions, so no
-//! buffer grows with the context).
+//! cache rows `0..n_pos`: online softmax over chunks of positions (no
+//! buffer grows with the context). Each key and value row is converted to
+//! f32 once and serves every head of the group; the exponentials of a chunk
+//! are computed a vector at a time.
 
 use half::f16;
 
@@ -9,6 +10,10 @@ use super::super::simd::Simd;
 
 /// Positions scored at once.
 const CHUNK: usize = 64;
+/// Query heads per KV head handled at once (larger groups take turns).
+const HEADS: usize = 8;
+/// The largest head the kernel takes (`LlamaConfig` checks the model's).
+pub(crate) const MAX_HEAD_DIM: usize = 1024;
 
 /// A layer's keys or values: `[pos][kv_dim]`, f16 or f32, little-endian.
 #[derive(Clone, Copy)]
@@ -18,30 +23,33 @@ pub(crate) struct KvView<'a> {
 }
 
 impl KvView<'_> {
-    fn elem(&self) -> usize {
-        if self.f16 { 2 } else { 4 }
-    }
-
-    fn scalar(&self, i: usize) -> f32 {
-        let b = self.bytes;
-        if self.f16 {
-            f16::from_le_bytes([b[2 * i], b[2 * i + 1]]).to_f32()
-        } else {
-            f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
-        }
-    }
-
+    /// Elements `at..at + out.len()` as f32.
+    ///
     /// # Safety
     /// Inside a function compiled for `S`.
     #[inline(always)]
-    unsafe fn load<S: Simd>(&self, i: usize) -> S::F {
+    unsafe fn row<S: Simd>(&self, at: usize, out: &mut [f32]) {
+        let n = out.len();
+        let main = n / S::L * S::L;
+        let b = self.bytes;
         // SAFETY: the caller runs this inside a function compiled for `S`.
         unsafe {
-            if self.f16 {
-                S::load_f16(&self.bytes[2 * i..])
-            } else {
-                S::load_f32b(&self.bytes[4 * i..])
+            for c in (0..main).step_by(S::L) {
+                let v = if self.f16 {
+                    S::load_f16(&b[2 * (at + c)..])
+                } else {
+                    S::load_f32b(&b[4 * (at + c)..])
+                };
+                S::store(v, &mut out[c..]);
             }
+        }
+        for (c, o) in out.iter_mut().enumerate().skip(main) {
+            let i = at + c;
+            *o = if self.f16 {
+                f16::from_le_bytes([b[2 * i], b[2 * i + 1]]).to_f32()
+            } else {
+                f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+            };
         }
     }
 }
@@ -58,6 +66,43 @@ pub(crate) struct AttnShape {
     pub scale: f32,
 }
 
+/// `a · b` (equal lengths).
+///
+/// # Safety
+/// Inside a function compiled for `S`.
+#[inline(always)]
+unsafe fn dot<S: Simd>(a: &[f32], b: &[f32]) -> f32 {
+    let main = a.len() / S::L * S::L;
+    // SAFETY: the caller runs this inside a function compiled for `S`.
+    let v = unsafe {
+        let mut acc = S::splat_f(0.0);
+        for c in (0..main).step_by(S::L) {
+            acc = S::fma(S::load(&a[c..]), S::load(&b[c..]), acc);
+        }
+        S::hsum(acc)
+    };
+    v + (main..a.len()).map(|c| a[c] * b[c]).sum::<f32>()
+}
+
+/// `o += e * v`.
+///
+/// # Safety
+/// Inside a function compiled for `S`.
+#[inline(always)]
+unsafe fn axpy<S: Simd>(e: f32, v: &[f32], o: &mut [f32]) {
+    let main = o.len() / S::L * S::L;
+    // SAFETY: the caller runs this inside a function compiled for `S`.
+    unsafe {
+        let ev = S::splat_f(e);
+        for c in (0..main).step_by(S::L) {
+            S::store(S::fma(ev, S::load(&v[c..]), S::load(&o[c..])), &mut o[c..]);
+        }
+    }
+    for c in main..o.len() {
+        o[c] += e * v[c];
+    }
+}
+
 /// `out` (heads x head_dim) = softmax(q k^T * scale) v for each query head
 /// in `q` (heads x head_dim), over cache positions `0..n_pos`.
 ///
@@ -72,51 +117,67 @@ pub(super) unsafe fn attend<S: Simd>(
     out: &mut [f32],
 ) {
     let hd = s.head_dim;
-    let main = hd / S::L * S::L;
-    debug_assert!(k.bytes.len() >= s.n_pos * s.kv_dim * k.elem());
-    for (qh, o) in q.chunks_exact(hd).zip(out.chunks_exact_mut(hd)) {
-        o.fill(0.0);
-        let (mut max, mut sum) = (f32::NEG_INFINITY, 0.0f32);
-        let mut scores = [0.0f32; CHUNK];
-        for p0 in (0..s.n_pos).step_by(CHUNK) {
-            let np = CHUNK.min(s.n_pos - p0);
-            for (j, sc) in scores[..np].iter_mut().enumerate() {
-                let row = (p0 + j) * s.kv_dim + s.kv_off;
-                // SAFETY: the caller runs this inside a function compiled for `S`.
-                let dot = unsafe {
-                    let mut acc = S::splat_f(0.0);
-                    for c in (0..main).step_by(S::L) {
-                        acc = S::fma(S::load(&qh[c..]), k.load::<S>(row + c), acc);
-                    }
-                    S::hsum(acc)
-                };
-                let tail: f32 = (main..hd).map(|c| qh[c] * k.scalar(row + c)).sum();
-                *sc = (dot + tail) * s.scale;
-            }
-            let new_max = scores[..np].iter().copied().fold(max, f32::max);
-            let corr = (max - new_max).exp();
-            if corr != 1.0 {
-                sum *= corr;
-                o.iter_mut().for_each(|x| *x *= corr);
-            }
-            max = new_max;
-            for (j, sc) in scores[..np].iter().enumerate() {
-                let e = (sc - max).exp();
-                sum += e;
-                let row = (p0 + j) * s.kv_dim + s.kv_off;
-                // SAFETY: the caller runs this inside a function compiled for `S`.
-                unsafe {
-                    let ev = S::splat_f(e);
-                    for c in (0..main).step_by(S::L) {
-                        let r = S::fma(ev, v.load::<S>(row + c), S::load(&o[c..]));
-                        S::store(r, &mut o[c..]);
-                    }
-                }
-                for (c, oc) in o.iter_mut().enumerate().skip(main) {
-                    *oc += e * v.scalar(row + c);
-                }
+    assert!(hd <= MAX_HEAD_DIM && s.n_pos > 0);
+    for (qg, og) in q.chunks(HEADS * hd).zip(out.chunks_mut(HEADS * hd)) {
+        // SAFETY: the caller runs this inside a function compiled for `S`.
+        unsafe { attend_heads::<S>(qg, k, v, s, og) };
+    }
+}
+
+/// [`attend`] for at most [`HEADS`] heads.
+///
+/// # Safety
+/// Inside a function compiled for `S`.
+#[inline(always)]
+unsafe fn attend_heads<S: Simd>(q: &[f32], k: KvView, v: KvView, s: AttnShape, out: &mut [f32]) {
+    let hd = s.head_dim;
+    let heads = q.len() / hd;
+    out.fill(0.0);
+    let mut max = [f32::NEG_INFINITY; HEADS];
+    let mut sum = [0.0f32; HEADS];
+    let mut scores = [[0.0f32; CHUNK]; HEADS];
+    let mut row = [0.0f32; MAX_HEAD_DIM];
+    let row = &mut row[..hd];
+    for p0 in (0..s.n_pos).step_by(CHUNK) {
+        let np = CHUNK.min(s.n_pos - p0);
+        for j in 0..np {
+            // SAFETY: the caller runs this inside a function compiled for `S`.
+            unsafe { k.row::<S>((p0 + j) * s.kv_dim + s.kv_off, row) };
+            for (h, sc) in scores.iter_mut().enumerate().take(heads) {
+                // SAFETY: as above.
+                sc[j] = unsafe { dot::<S>(&q[h * hd..(h + 1) * hd], row) } * s.scale;
             }
         }
+        for h in 0..heads {
+            let sc = &mut scores[h];
+            let new_max = sc[..np].iter().copied().fold(max[h], f32::max);
+            let corr = (max[h] - new_max).exp();
+            if corr != 1.0 {
+                sum[h] *= corr;
+                out[h * hd..(h + 1) * hd]
+                    .iter_mut()
+                    .for_each(|x| *x *= corr);
+            }
+            max[h] = new_max;
+            // SAFETY: the caller runs this inside a function compiled for `S`.
+            unsafe {
+                let neg_max = S::splat_f(-new_max);
+                for c in (0..np.next_multiple_of(S::L)).step_by(S::L) {
+                    S::store(S::exp(S::add(S::load(&sc[c..]), neg_max)), &mut sc[c..]);
+                }
+            }
+            sum[h] += sc[..np].iter().sum::<f32>();
+        }
+        for j in 0..np {
+            // SAFETY: the caller runs this inside a function compiled for `S`.
+            unsafe { v.row::<S>((p0 + j) * s.kv_dim + s.kv_off, row) };
+            for (sc, o) in scores.iter().zip(out.chunks_exact_mut(hd)) {
+                // SAFETY: as above.
+                unsafe { axpy::<S>(sc[j], row, o) };
+            }
+        }
+    }
+    for (o, sum) in out.chunks_exact_mut(hd).zip(sum) {
         let inv = 1.0 / sum;
         o.iter_mut().for_each(|x| *x *= inv);
     }

@@ -3,6 +3,7 @@
 //! `#[target_feature]` entry point; [`Isa`] picks the entry at run time.
 
 mod attn;
+mod elem;
 mod fmat;
 mod qmat;
 
@@ -18,7 +19,7 @@ macro_rules! entries {
     ($name:ident, $simd:ty $(, $features:literal)?) => {
         mod $name {
             use super::super::acts::QActs;
-            use super::{AttnShape, KvView, attn, fmat, qmat};
+            use super::{AttnShape, KvView, attn, elem, fmat, qmat};
             use crate::quant::GgmlType;
 
             $(#[target_feature(enable = $features)])?
@@ -59,6 +60,12 @@ macro_rules! entries {
             ) {
                 // SAFETY: compiled with the backend's features.
                 unsafe { attn::attend::<$simd>(q, k, v, s, out) }
+            }
+
+            $(#[target_feature(enable = $features)])?
+            pub(super) unsafe fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
+                // SAFETY: compiled with the backend's features.
+                unsafe { elem::swiglu::<$simd>(gate, up, out) }
             }
         }
     };
@@ -133,6 +140,12 @@ pub(crate) fn fgroup(
 pub(crate) fn attend(isa: Isa, q: &[f32], k: KvView, v: KvView, s: AttnShape, out: &mut [f32]) {
     assert_eq!(q.len(), out.len());
     dispatch!(isa, attend(q, k, v, s, out))
+}
+
+/// `out = silu(gate) * up`.
+pub(crate) fn swiglu(isa: Isa, gate: &[f32], up: &[f32], out: &mut [f32]) {
+    assert!(gate.len() >= out.len() && up.len() >= out.len());
+    dispatch!(isa, swiglu(gate, up, out))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use half::f16;
 use super::super::acts::QActs;
 use super::super::isa::Isa;
 use super::super::pack::{Fmt, ROWS, dequantize_lane, pack_group};
-use super::{AttnShape, KvView, attend, fgroup, qgroup};
+use super::{AttnShape, KvView, attend, fgroup, qgroup, swiglu};
 use crate::model::synth::SplitMix64;
 use crate::quant::{self, GgmlType};
 
@@ -253,6 +253,25 @@ fn attention_matches_a_naive_softmax_on_every_isa() {
                     }
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn swiglu_and_exp_match_the_scalar_formula_on_every_isa() {
+    // Arguments from far below exp's range to far above, and a tail.
+    let gate: Vec<f32> = (0..203).map(|i| (i as f32 - 101.0) * 1.1).collect();
+    let up: Vec<f32> = (0..203).map(|i| 1.0 + i as f32 / 203.0).collect();
+    for isa in Isa::available() {
+        let mut out = vec![f32::NAN; gate.len()];
+        swiglu(isa, &gate, &up, &mut out);
+        for ((g, u), o) in gate.iter().zip(&up).zip(&out) {
+            let want = (*g as f64) / (1.0 + (-*g as f64).exp()) * *u as f64;
+            let err = (*o as f64 - want).abs();
+            assert!(
+                err <= 4e-7 * want.abs() + 1e-30,
+                "{isa}: silu({g}) * {u} = {o}, want {want}"
+            );
         }
     }
 }

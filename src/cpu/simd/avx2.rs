@@ -3,7 +3,7 @@
 //! 16-bit pairs) and `vpmaddwd` (pairs to 32 bits).
 //!
 //! Soundness of every `unsafe` block below: the trait's contract is that
-//! these methods only run inside functions compiled with [`FEATURES`] (the
+//! these methods only run inside functions compiled with its features (the
 //! entry points of `super::super::kernels`, called only for `Level::Avx2` or
 //! better, which `Isa` constructs after detecting each of those features),
 //! and every pointer comes from a slice indexed to the exact length read or
@@ -12,9 +12,6 @@
 use std::arch::x86_64::*;
 
 use super::Simd;
-
-/// The target features of the entry points that use this backend.
-pub(crate) const FEATURES: &str = "avx2,fma,f16c";
 
 #[derive(Clone, Copy)]
 pub(crate) struct Avx2;
@@ -107,6 +104,37 @@ impl Simd for Avx2 {
         unsafe { _mm256_add_ps(a, b) }
     }
     #[inline(always)]
+    unsafe fn div(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: see the module doc.
+        unsafe { _mm256_div_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn min(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: see the module doc.
+        unsafe { _mm256_min_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn max(a: __m256, b: __m256) -> __m256 {
+        // SAFETY: see the module doc.
+        unsafe { _mm256_max_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn round(v: __m256) -> __m256 {
+        // SAFETY: see the module doc.
+        unsafe { _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v) }
+    }
+    #[inline(always)]
+    unsafe fn scale2(v: __m256, n: __m256) -> __m256 {
+        // SAFETY: see the module doc. `n + 127` in the exponent field.
+        unsafe {
+            let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(
+                _mm256_cvtps_epi32(n),
+                _mm256_set1_epi32(127),
+            ));
+            _mm256_mul_ps(v, _mm256_castsi256_ps(e))
+        }
+    }
+    #[inline(always)]
     unsafe fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {
         // SAFETY: see the module doc.
         unsafe { _mm256_fmadd_ps(a, b, c) }
@@ -171,14 +199,6 @@ impl Simd for Avx2 {
     unsafe fn store(v: __m256, out: &mut [f32]) {
         // SAFETY: 8 floats of `out` (see the module doc).
         unsafe { _mm256_storeu_ps(out[..8].as_mut_ptr(), v) }
-    }
-    #[inline(always)]
-    unsafe fn store_f16(v: __m256, out: &mut [u8]) {
-        // SAFETY: 16 bytes of `out` (see the module doc).
-        unsafe {
-            let h = _mm256_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v);
-            _mm_storeu_si128(out[..16].as_mut_ptr().cast(), h)
-        }
     }
     #[inline(always)]
     unsafe fn hsum(v: __m256) -> f32 {

@@ -3,7 +3,7 @@
 //!
 //! Soundness of every `unsafe` block below: the trait's contract is that
 //! these methods only run inside functions compiled with
-//! [`FEATURES`] (the entry points of `super::super::kernels`, called only for
+//! its target features (the entry points of `super::super::kernels`, called only for
 //! `Level::Avx512Vnni`, which `Isa` constructs after detecting each of those
 //! features), and every pointer comes from a slice indexed to the exact
 //! length read or written first (unaligned loads and stores).
@@ -11,9 +11,6 @@
 use std::arch::x86_64::*;
 
 use super::Simd;
-
-/// The target features of the entry points that use this backend.
-pub(crate) const FEATURES: &str = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c";
 
 #[derive(Clone, Copy)]
 pub(crate) struct Avx512;
@@ -101,6 +98,31 @@ impl Simd for Avx512 {
         unsafe { _mm512_add_ps(a, b) }
     }
     #[inline(always)]
+    unsafe fn div(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: see the module doc.
+        unsafe { _mm512_div_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn min(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: see the module doc.
+        unsafe { _mm512_min_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn max(a: __m512, b: __m512) -> __m512 {
+        // SAFETY: see the module doc.
+        unsafe { _mm512_max_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn round(v: __m512) -> __m512 {
+        // SAFETY: see the module doc.
+        unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v) }
+    }
+    #[inline(always)]
+    unsafe fn scale2(v: __m512, n: __m512) -> __m512 {
+        // SAFETY: see the module doc.
+        unsafe { _mm512_scalef_ps(v, n) }
+    }
+    #[inline(always)]
     unsafe fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
         // SAFETY: see the module doc.
         unsafe { _mm512_fmadd_ps(a, b, c) }
@@ -165,14 +187,6 @@ impl Simd for Avx512 {
     unsafe fn store(v: __m512, out: &mut [f32]) {
         // SAFETY: 16 floats of `out` (see the module doc).
         unsafe { _mm512_storeu_ps(out[..16].as_mut_ptr(), v) }
-    }
-    #[inline(always)]
-    unsafe fn store_f16(v: __m512, out: &mut [u8]) {
-        // SAFETY: 32 bytes of `out` (see the module doc).
-        unsafe {
-            let h = _mm512_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v);
-            _mm256_storeu_si256(out[..32].as_mut_ptr().cast(), h)
-        }
     }
     #[inline(always)]
     unsafe fn hsum(v: __m512) -> f32 {

@@ -61,6 +61,13 @@ pub(crate) trait Simd: Copy {
     unsafe fn fma(a: Self::F, b: Self::F, c: Self::F) -> Self::F;
     /// `c - a * b`.
     unsafe fn fnma(a: Self::F, b: Self::F, c: Self::F) -> Self::F;
+    unsafe fn div(a: Self::F, b: Self::F) -> Self::F;
+    unsafe fn min(a: Self::F, b: Self::F) -> Self::F;
+    unsafe fn max(a: Self::F, b: Self::F) -> Self::F;
+    /// Rounded to the nearest integer (ties to even).
+    unsafe fn round(v: Self::F) -> Self::F;
+    /// `v * 2^n` for integral `n` in -126..=127.
+    unsafe fn scale2(v: Self::F, n: Self::F) -> Self::F;
     /// `L` f16 from `2 * L` bytes.
     unsafe fn load_f16(p: &[u8]) -> Self::F;
     /// `L` bf16 from `2 * L` bytes.
@@ -76,8 +83,35 @@ pub(crate) trait Simd: Copy {
     /// `L` little-endian floats from `4 * L` bytes (any alignment).
     unsafe fn load_f32b(p: &[u8]) -> Self::F;
     unsafe fn store(v: Self::F, out: &mut [f32]);
-    /// `L` values rounded to f16 into `2 * L` bytes.
-    unsafe fn store_f16(v: Self::F, out: &mut [u8]);
     /// The sum of the lanes.
     unsafe fn hsum(v: Self::F) -> f32;
+
+    /// `e^x` per lane, within a few ulp of `f32::exp` (Cephes' `expf`: a
+    /// polynomial on `x - n ln 2`, `|x - n ln 2| <= ln 2 / 2`), for `x`
+    /// clamped to -87.3..88.4 (so below that it gives 1e-38, not 0).
+    #[inline(always)]
+    unsafe fn exp(x: Self::F) -> Self::F {
+        // SAFETY: only the trait's own methods, under the caller's contract.
+        unsafe {
+            let x = Self::min(
+                Self::max(x, Self::splat_f(-87.336_55)),
+                Self::splat_f(88.376_26),
+            );
+            let n = Self::round(Self::mul(x, Self::splat_f(std::f32::consts::LOG2_E)));
+            let r = Self::fnma(n, Self::splat_f(0.693_359_4), x);
+            let r = Self::fnma(n, Self::splat_f(-2.121_944_4e-4), r);
+            let mut p = Self::splat_f(1.987_569_1e-4);
+            for c in [
+                1.398_199_9e-3,
+                8.333_452e-3,
+                4.166_579_6e-2,
+                1.666_666_5e-1,
+                0.5,
+            ] {
+                p = Self::fma(p, r, Self::splat_f(c));
+            }
+            let y = Self::fma(Self::mul(p, r), r, Self::add(r, Self::splat_f(1.0)));
+            Self::scale2(y, n)
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! unsigned quants are below 128, so they are valid signed bytes too).
 //!
 //! Soundness of every `unsafe` block below: the trait's contract is that
-//! these methods only run inside functions compiled with [`FEATURES`] (the
+//! these methods only run inside functions compiled with its features (the
 //! entry points of `super::super::kernels`, called only for
 //! `Level::NeonDot`, which `Isa` constructs after detecting both features),
 //! and every pointer comes from a slice indexed to the exact length read or
@@ -12,12 +12,7 @@
 use std::arch::aarch64::*;
 use std::arch::asm;
 
-use half::f16;
-
 use super::Simd;
-
-/// The target features of the entry points that use this backend.
-pub(crate) const FEATURES: &str = "neon,dotprod";
 
 #[derive(Clone, Copy)]
 pub(crate) struct NeonDot;
@@ -114,6 +109,34 @@ impl Simd for NeonDot {
         unsafe { vaddq_f32(a, b) }
     }
     #[inline(always)]
+    unsafe fn div(a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        // SAFETY: see the module doc.
+        unsafe { vdivq_f32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn min(a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        // SAFETY: see the module doc.
+        unsafe { vminq_f32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn max(a: float32x4_t, b: float32x4_t) -> float32x4_t {
+        // SAFETY: see the module doc.
+        unsafe { vmaxq_f32(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn round(v: float32x4_t) -> float32x4_t {
+        // SAFETY: see the module doc.
+        unsafe { vrndnq_f32(v) }
+    }
+    #[inline(always)]
+    unsafe fn scale2(v: float32x4_t, n: float32x4_t) -> float32x4_t {
+        // SAFETY: see the module doc. `n + 127` in the exponent field.
+        unsafe {
+            let e = vshlq_n_s32::<23>(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)));
+            vmulq_f32(v, vreinterpretq_f32_s32(e))
+        }
+    }
+    #[inline(always)]
     unsafe fn fma(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
         // SAFETY: see the module doc.
         unsafe { vfmaq_f32(c, a, b) }
@@ -197,15 +220,6 @@ impl Simd for NeonDot {
     unsafe fn store(v: float32x4_t, out: &mut [f32]) {
         // SAFETY: 4 floats of `out` (see the module doc).
         unsafe { vst1q_f32(out[..4].as_mut_ptr(), v) }
-    }
-    #[inline(always)]
-    unsafe fn store_f16(v: float32x4_t, out: &mut [u8]) {
-        let mut f = [0.0f32; 4];
-        // SAFETY: 4 floats of `f` (see the module doc).
-        unsafe { vst1q_f32(f.as_mut_ptr(), v) };
-        for (o, x) in out[..8].chunks_exact_mut(2).zip(f) {
-            o.copy_from_slice(&f16::from_f32(x).to_le_bytes());
-        }
     }
     #[inline(always)]
     unsafe fn hsum(v: float32x4_t) -> f32 {

@@ -86,6 +86,27 @@ impl Simd for Scalar {
         lanes(|i| a[i] + b[i])
     }
     #[inline(always)]
+    unsafe fn div(a: Self::F, b: Self::F) -> Self::F {
+        lanes(|i| a[i] / b[i])
+    }
+    #[inline(always)]
+    unsafe fn min(a: Self::F, b: Self::F) -> Self::F {
+        lanes(|i| a[i].min(b[i]))
+    }
+    #[inline(always)]
+    unsafe fn max(a: Self::F, b: Self::F) -> Self::F {
+        lanes(|i| a[i].max(b[i]))
+    }
+    #[inline(always)]
+    unsafe fn round(v: Self::F) -> Self::F {
+        // Ties to even for |v| < 2^22 (the exponents here are far smaller).
+        v.map(|x| (x + 12_582_912.0) - 12_582_912.0)
+    }
+    #[inline(always)]
+    unsafe fn scale2(v: Self::F, n: Self::F) -> Self::F {
+        lanes(|i| v[i] * f32::from_bits(((n[i] as i32 + 127) as u32) << 23))
+    }
+    #[inline(always)]
     unsafe fn fma(a: Self::F, b: Self::F, c: Self::F) -> Self::F {
         lanes(|i| a[i] * b[i] + c[i])
     }
@@ -130,12 +151,6 @@ impl Simd for Scalar {
     #[inline(always)]
     unsafe fn store(v: Self::F, out: &mut [f32]) {
         out[..L].copy_from_slice(&v);
-    }
-    #[inline(always)]
-    unsafe fn store_f16(v: Self::F, out: &mut [u8]) {
-        for (o, x) in out[..2 * L].chunks_exact_mut(2).zip(v) {
-            o.copy_from_slice(&f16::from_f32(x).to_le_bytes());
-        }
     }
     #[inline(always)]
     unsafe fn hsum(v: Self::F) -> f32 {
