@@ -36,6 +36,7 @@
 //! ```
 
 pub mod chat;
+pub mod cpu;
 mod error;
 pub mod eval;
 pub mod gguf;
@@ -50,9 +51,10 @@ pub mod session;
 pub mod tokenizer;
 
 pub use chat::Message;
+pub use cpu::{CpuOptions, Isa};
 pub use error::{Error, ErrorKind, Result};
 pub use gpu::GpuOptions;
-pub use model::{DeviceInfo, GpuMemory, LoadOptions, LoadProgress, Model};
+pub use model::{ComputePath, Device, DeviceInfo, GpuMemory, LoadOptions, LoadProgress, Model};
 pub use sample::SamplerConfig;
 pub use session::{
     BacktrackOptions, CancelFlag, Control, Event, GenerateOptions, Guard, ResetCause, ResetPolicy,
