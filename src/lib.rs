@@ -38,6 +38,7 @@
 pub mod chat;
 mod error;
 pub mod eval;
+pub mod fuzzing;
 pub mod gguf;
 #[cfg(feature = "testing")]
 pub mod gpu;
