@@ -39,6 +39,7 @@ pub mod chat;
 pub mod cpu;
 mod error;
 pub mod eval;
+pub mod fuzzing;
 pub mod gguf;
 #[cfg(feature = "testing")]
 pub mod gpu;

@@ -33,7 +33,7 @@ pub(crate) use memory::oom_message;
 pub use memory::{GpuMemory, format_bytes};
 #[cfg(feature = "testing")]
 pub use profile::OpTime;
-pub use state::{CacheShape, StateError};
+pub use state::{CacheShape, ParsedState, StateError, parse_state};
 
 use crate::chat::{ChatTemplate, Message};
 use crate::cpu::CpuBackend;
