@@ -52,6 +52,23 @@ ensure_gpu_stack() {
         mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri >&2
 }
 
+# What the tests of the C ABI and the JVM binding (ffi/test.sh) need: a C
+# compiler, a JDK and valgrind, installed with apt-get where missing.
+ensure_ffi_tools() {
+    local missing=()
+    command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+    { command -v javac >/dev/null 2>&1 && command -v java >/dev/null 2>&1; } ||
+        missing+=(default-jdk-headless)
+    command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+    [ ${#missing[@]} -eq 0 ] && return 0
+
+    command -v apt-get >/dev/null 2>&1 ||
+        die "missing ${missing[*]} and no apt-get here: install a C compiler, a JDK and valgrind"
+    say "installing ${missing[*]} with apt-get"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
 # Loads rustup's environment when cargo isn't on PATH yet, or explains.
 ensure_cargo() {
     if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then

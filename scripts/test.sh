@@ -9,13 +9,17 @@
 # 3. Runs `cargo fmt --check` and `cargo clippy` when those are installed,
 #    so style failures show up fast.
 # 4. Runs `cargo test --release` with the given arguments.
-# 5. Where llama.cpp's Python API is installed (`pip install
+# 5. Tests the C ABI and the JVM binding (ffi/test.sh: the C test program,
+#    also under valgrind, the Java test through JNI, the library sizes, and
+#    the static library built for Android and iOS), installing gcc, a JDK
+#    and valgrind where missing. TEST_SH_FFI=0 skips it.
+# 6. Where llama.cpp's Python API is installed (`pip install
 #    llama-cpp-python gguf`; set TEST_SH_LLAMA_CPP=0 to skip), the checks
 #    that need its quantizer: makes the Q8_0, Q4_K_M and Q6_K requantizations
 #    of the test model (models/, not committed) and checks their perplexity
 #    and greedy decoding against llama.cpp's (scripts/variants.py), then the
 #    synthetic model in every K-quant type (scripts/synth_kquants.py).
-#    Without it, says so and stops after step 4.
+#    Without it, says so and stops after step 5.
 #
 # Exits with the first failing step's status.
 # Safe to run repeatedly and from any directory. With TEST_SH_DRY_RUN=1 it
@@ -45,21 +49,25 @@ run() {
 }
 
 if cargo fmt --version >/dev/null 2>&1; then
-    run cargo fmt --check
+    run cargo fmt --all --check
 else
     say "rustfmt not installed; skipping cargo fmt --check"
 fi
 if cargo clippy --version >/dev/null 2>&1; then
-    run cargo clippy --release --all-targets -- -D warnings
+    run cargo clippy --release --workspace --all-targets --all-features -- -D warnings
 else
     say "clippy not installed; skipping cargo clippy"
 fi
 
 if [ "${TEST_SH_DRY_RUN:-0}" = 1 ]; then
     run cargo test --release "$@"
+    run bash ffi/test.sh
     exit 0
 fi
 run cargo test --release "$@"
+if [ "${TEST_SH_FFI:-1}" = 1 ]; then
+    run bash ffi/test.sh
+fi
 
 if [ "${TEST_SH_LLAMA_CPP:-1}" = 0 ]; then
     exit 0

@@ -61,3 +61,11 @@ pub use session::{
     BacktrackOptions, CancelFlag, Control, Event, GenerateOptions, Guard, ResetCause, ResetPolicy,
     ResetToken, Session, SessionOptions, Stats, StopReason, Verdict,
 };
+
+// Models are shared between threads, sessions move between them.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    const fn movable<T: Send>() {}
+    shared::<Model>();
+    movable::<Session>();
+};

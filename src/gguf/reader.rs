@@ -5,7 +5,7 @@ use std::fmt;
 use std::fs::File;
 use std::path::Path;
 
-use memmap2::Mmap;
+use memmap2::{Mmap, MmapOptions};
 
 use super::cursor::{Cursor, MIN_KV_SIZE, MIN_TENSOR_INFO_SIZE, bounded_capacity};
 use super::{ALIGNMENT_KEY, DEFAULT_ALIGNMENT, GgufError, MAGIC, MAX_DIMS, Metadata};
@@ -211,10 +211,13 @@ fn parse(buf: &[u8]) -> Result<Parsed, GgufError> {
     })
 }
 
-/// The bytes of a file: memory-mapped or owned.
+/// The bytes of a file: memory-mapped, owned, or lent for one call.
 enum Bytes {
     Mapped(Mmap),
     Owned(Vec<u8>),
+    /// Only [`GgufFile::with_bytes`] makes these, and the file never leaves
+    /// that call: the real lifetime is the call's, not `'static`.
+    Lent(&'static [u8]),
 }
 
 impl Bytes {
@@ -222,6 +225,7 @@ impl Bytes {
         match self {
             Bytes::Mapped(m) => m,
             Bytes::Owned(v) => v,
+            Bytes::Lent(b) => b,
         }
     }
 }
@@ -265,9 +269,57 @@ impl GgufFile {
         Self::from_storage(Bytes::Mapped(map))
     }
 
+    /// Memory-maps and parses the `len` bytes of `file` from byte `offset`
+    /// (`None`: to the end), such as a model stored uncompressed inside an
+    /// archive (an Android APK) and handed over as a file descriptor. Any
+    /// offset works; the range must lie inside the file. `name` labels I/O
+    /// errors. The same rule as [`open`](Self::open) holds: the file must not
+    /// change while the returned value is alive.
+    pub fn open_range(
+        file: &File,
+        offset: u64,
+        len: Option<u64>,
+        name: &Path,
+    ) -> Result<GgufFile, GgufError> {
+        let io = |source| GgufError::Io {
+            path: name.to_path_buf(),
+            source,
+        };
+        let size = file.metadata().map_err(io)?.len();
+        let len = len.unwrap_or(size.saturating_sub(offset));
+        // A mapping past the end of the file faults when read: refuse it.
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{len} bytes at offset {offset} run past the end of the {size}-byte file"),
+            )));
+        }
+        let len = usize::try_from(len).map_err(|_| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!("{len} bytes can't be mapped in this address space"),
+            ))
+        })?;
+        // SAFETY: as in `open`: a read-only private mapping of a range
+        // checked above to lie inside the file.
+        let map = unsafe { MmapOptions::new().offset(offset).len(len).map(file) }.map_err(io)?;
+        Self::from_storage(Bytes::Mapped(map))
+    }
+
     /// Parses a file held in memory.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GgufFile, GgufError> {
         Self::from_storage(Bytes::Owned(bytes))
+    }
+
+    /// Parses `bytes` without copying them and passes the file to `f`
+    /// (loading a model from memory the caller owns).
+    pub fn with_bytes<R>(bytes: &[u8], f: impl FnOnce(&GgufFile) -> R) -> Result<R, GgufError> {
+        // SAFETY: the file is dropped at the end of this call (or while
+        // unwinding out of it), before `bytes` can go away: `f` only gets a
+        // reference, and nothing borrowed from it can outlive the call.
+        let lent: &'static [u8] = unsafe { &*(bytes as *const [u8]) };
+        let file = Self::from_storage(Bytes::Lent(lent))?;
+        Ok(f(&file))
     }
 
     fn from_storage(bytes: Bytes) -> Result<GgufFile, GgufError> {

@@ -165,6 +165,43 @@ impl Model {
         }
     }
 
+    /// Loads a model from a GGUF file held in memory. On a GPU the bytes
+    /// are read while the weights are uploaded and not kept; the CPU path
+    /// computes from the file's bytes in place, so it keeps a copy.
+    pub fn load_from_memory(
+        bytes: &[u8],
+        opts: &LoadOptions,
+        progress: impl FnMut(LoadProgress),
+    ) -> Result<Model, Error> {
+        match crate::cpu::resolve_device(opts) {
+            Device::Cpu => {
+                let file = GgufFile::from_bytes(bytes.to_vec())?;
+                Self::build_cpu(Arc::new(file), opts, progress)
+            }
+            _ => {
+                let gpu = Gpu::new(&opts.gpu)?;
+                GgufFile::with_bytes(bytes, |file| Self::build(file, gpu, opts, progress))?
+            }
+        }
+    }
+
+    /// Loads a model from the `len` bytes of `file` at byte `offset` (`None`:
+    /// to the end of the file), memory-mapped: a file descriptor an app was
+    /// handed (Android's file picker), or a model stored uncompressed inside
+    /// a larger file (an asset in an APK). On a GPU the mapping is dropped
+    /// when the weights are uploaded.
+    pub fn load_from_file(
+        file: std::fs::File,
+        offset: u64,
+        len: Option<u64>,
+        opts: &LoadOptions,
+        progress: impl FnMut(LoadProgress),
+    ) -> Result<Model, Error> {
+        let name = PathBuf::from(format!("model file (from byte {offset})"));
+        let file = GgufFile::open_range(&file, offset, len, &name)?;
+        Self::load_file(file, opts, progress)
+    }
+
     /// What the model at `path` would take on the device `opts` picks, with
     /// one session of `opts.n_ctx` positions, computed from the file's tensor
     /// table before anything is allocated: its weights exactly as they are

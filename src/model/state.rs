@@ -11,6 +11,8 @@ use crate::error::Error;
 
 const MAGIC: &[u8; 4] = b"RWND";
 const VERSION: u32 = 1;
+/// Magic, version, layers, kv_dim, bytes per position, length.
+const HEADER_BYTES: usize = 4 + 4 + 4 + 4 + 8 + 8;
 
 /// The shape of a KV cache, as saved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +90,11 @@ pub(super) fn layer_cache_bytes(bytes_per_position: u64, len: usize) -> usize {
 }
 
 impl Context {
+    /// Bytes [`Context::save_state`] returns now (computed, not saved).
+    pub fn state_size(&self) -> usize {
+        HEADER_BYTES + 4 * self.len() + cache_bytes(self.forward.cache_shape(), self.len())
+    }
+
     /// The whole state of the context as bytes.
     pub fn save_state(&self) -> Result<Vec<u8>, Error> {
         let shape = self.forward.cache_shape();

@@ -105,6 +105,11 @@ impl Session {
         self.context.save_state()
     }
 
+    /// Bytes [`Session::save_state`] returns now, without saving.
+    pub fn state_size(&self) -> usize {
+        self.context.state_size()
+    }
+
     /// Replaces this session's state with one `save_state` produced (by a
     /// session of the same model). On error the session is unchanged.
     pub fn restore_state(&mut self, bytes: &[u8]) -> Result<(), Error> {
