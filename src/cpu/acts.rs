@@ -20,6 +20,43 @@ pub(crate) struct QActs {
     words: Vec<u32>,
 }
 
+/// One token's record, sliced for the kernels.
+#[derive(Clone, Copy)]
+pub(crate) struct Tok<'a> {
+    qs: &'a [u32],
+    d: &'a [u32],
+    isum32: &'a [u32],
+    s32: &'a [u32],
+    isum16: &'a [u32],
+    s16: &'a [u32],
+}
+
+impl Tok<'_> {
+    /// The 32 quants of block `b`, four per word.
+    #[inline(always)]
+    pub(crate) fn block(&self, b: usize) -> &[u32; 8] {
+        self.qs[8 * b..8 * b + 8].try_into().expect("8 words")
+    }
+
+    /// Scale of 32-block `b`.
+    #[inline(always)]
+    pub(crate) fn d(&self, b: usize) -> f32 {
+        f32::from_bits(self.d[b])
+    }
+
+    /// Integer sum and scaled sum of 32-block `b`.
+    #[inline(always)]
+    pub(crate) fn sum32(&self, b: usize) -> (i32, f32) {
+        (self.isum32[b] as i32, f32::from_bits(self.s32[b]))
+    }
+
+    /// Integer sum and scaled sum of 16-block `b`.
+    #[inline(always)]
+    pub(crate) fn sum16(&self, b: usize) -> (i32, f32) {
+        (self.isum16[b] as i32, f32::from_bits(self.s16[b]))
+    }
+}
+
 /// Round to nearest, ties to even, for |v| < 2^22 (adding and subtracting
 /// 1.5 * 2^23 leaves no fraction bits): vectorizes on every target.
 #[inline(always)]
@@ -119,34 +156,41 @@ impl QActs {
         });
     }
 
-    /// Word `w` (four quants) of token `t`.
+    /// Token `t`'s record.
     #[inline(always)]
+    pub(crate) fn token(&self, t: usize) -> Tok<'_> {
+        let l = self.layout();
+        let r = &self.words[t * self.stride..(t + 1) * self.stride];
+        let (b32, b16) = (self.cols / 32, self.cols / 16);
+        Tok {
+            qs: &r[..l.d],
+            d: &r[l.d..l.d + b32],
+            isum32: &r[l.isum32..l.isum32 + b32],
+            s32: &r[l.s32..l.s32 + b32],
+            isum16: &r[l.isum16..l.isum16 + b16],
+            s16: &r[l.s16..l.s16 + b16],
+        }
+    }
+
+    /// Word `w` (four quants) of token `t`.
+    #[cfg(test)]
     pub(crate) fn word(&self, t: usize, w: usize) -> i32 {
         self.words[t * self.stride + w] as i32
     }
 
-    /// Scale of 32-block `b` of token `t`.
-    #[inline(always)]
-    pub(crate) fn d(&self, t: usize, b: usize) -> f32 {
-        f32::from_bits(self.words[t * self.stride + self.cols / 4 + b])
+    #[cfg(test)]
+    fn d(&self, t: usize, b: usize) -> f32 {
+        self.token(t).d(b)
     }
 
-    /// Integer sum and scaled sum of 32-block `b` of token `t`.
-    #[inline(always)]
-    pub(crate) fn sum32(&self, t: usize, b: usize) -> (i32, f32) {
-        let r = &self.words[t * self.stride..];
-        let b32 = self.cols / 32;
-        let at = self.cols / 4 + b32 + b;
-        (r[at] as i32, f32::from_bits(r[at + b32]))
+    #[cfg(test)]
+    fn sum32(&self, t: usize, b: usize) -> (i32, f32) {
+        self.token(t).sum32(b)
     }
 
-    /// Integer sum and scaled sum of 16-block `b` of token `t`.
-    #[inline(always)]
-    pub(crate) fn sum16(&self, t: usize, b: usize) -> (i32, f32) {
-        let r = &self.words[t * self.stride..];
-        let (b32, b16) = (self.cols / 32, self.cols / 16);
-        let at = self.cols / 4 + 3 * b32 + b;
-        (r[at] as i32, f32::from_bits(r[at + b16]))
+    #[cfg(test)]
+    fn sum16(&self, t: usize, b: usize) -> (i32, f32) {
+        self.token(t).sum16(b)
     }
 
     /// The dequantized values of token `t` (tests compare kernels with the

@@ -13,8 +13,11 @@
 //!
 //! A matrix is a sequence of row groups (16 rows; the last one padded with
 //! zeros). A group holds, for each block of a row (32 elements, or 256 for
-//! K-quants), its quants, then the scale headers of all blocks:
+//! K-quants), its scale header and then its quants, so that a mat-vec reads
+//! one sequential stream:
 //!
+//! - scale header: f16 `d` of the 16 rows, then f16 `m`/`dmin`, then the
+//!   K-quants' sub-block scales (and mins) as one byte per row per sub-block.
 //! - quants: per 32-element *unit* (1 per legacy block, 8 per K block), a
 //!   few 64-byte planes, each 16 rows x 4 bytes; byte `4r + i` of a plane
 //!   holds element `4g + i` of row `r` for the groups `g` (of 4 elements)
@@ -26,8 +29,6 @@
 //!   - a bit plane: one bit of every group `g` at bit `g` (Q5: bit 4 of `u`,
 //!     Q3_K: bit 2);
 //!   - byte planes `g` in 0..8 (Q8_0): the signed quants themselves.
-//! - scale headers: f16 `d` of the 16 rows, then f16 `m`/`dmin`, then the
-//!   K-quants' sub-block scales (and mins) as one byte per row per sub-block.
 
 use crate::quant::GgmlType;
 use crate::quant::cpu::{k3_scale, k4_scale_min};
@@ -218,9 +219,14 @@ impl Fmt {
         self.units() * self.unit
     }
 
+    /// Bytes of one block (16 rows): its header, then its quants.
+    pub(crate) const fn chunk(&self) -> usize {
+        self.header + self.quants()
+    }
+
     /// Bytes of a row group of `cols` columns, padded to whole 64-byte lines.
     pub(crate) const fn group_bytes(&self, cols: usize) -> usize {
-        (cols / self.block * (self.quants() + self.header)).div_ceil(64) * 64
+        (cols / self.block * self.chunk()).div_ceil(64) * 64
     }
 }
 
@@ -372,20 +378,14 @@ fn write_unit(f: &Fmt, u: &[u8], r: usize, out: &mut [u8]) {
 pub(crate) fn pack_group(f: &Fmt, cols: usize, rows: &[&[u8]], out: &mut [u8]) {
     let n_blk = cols / f.block;
     let blk_bytes = f.ty.type_size();
-    let headers = n_blk * f.quants();
     for (r, row) in rows.iter().enumerate() {
         for b in 0..n_blk {
             let x = decode(f.ty, &row[b * blk_bytes..(b + 1) * blk_bytes]);
+            let (h, q) = out[b * f.chunk()..(b + 1) * f.chunk()].split_at_mut(f.header);
             for unit in 0..f.units() {
-                let at = b * f.quants() + unit * f.unit;
-                write_unit(
-                    f,
-                    &x.u[32 * unit..32 * unit + 32],
-                    r,
-                    &mut out[at..at + f.unit],
-                );
+                let u = &x.u[32 * unit..32 * unit + 32];
+                write_unit(f, u, r, &mut q[unit * f.unit..][..f.unit]);
             }
-            let h = &mut out[headers + b * f.header..][..f.header];
             h[2 * r..2 * r + 2].copy_from_slice(&x.d.to_le_bytes());
             if f.min.is_some() {
                 h[f.m_off + 2 * r..f.m_off + 2 * r + 2].copy_from_slice(&x.m.to_le_bytes());
@@ -463,11 +463,10 @@ pub(crate) fn sub_scale(f: &Fmt, h: &[u8], r: usize, s: usize) -> (f32, f32) {
 #[cfg(test)]
 pub(crate) fn dequantize_lane(f: &Fmt, group: &[u8], cols: usize, r: usize, out: &mut [f32]) {
     let n_blk = cols / f.block;
-    let headers = n_blk * f.quants();
     for b in 0..n_blk {
-        let h = &group[headers + b * f.header..][..f.header];
+        let (h, quants) = group[b * f.chunk()..(b + 1) * f.chunk()].split_at(f.header);
         for unit in 0..f.units() {
-            let q = &group[b * f.quants() + unit * f.unit..][..f.unit];
+            let q = &quants[unit * f.unit..][..f.unit];
             for e in 0..32 {
                 let s = (32 * unit + e) / f.sub;
                 let (a, off) = sub_scale(f, h, r, s);

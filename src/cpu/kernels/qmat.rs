@@ -51,6 +51,21 @@ const fn fmt<const K: u8>() -> Fmt {
     }
 }
 
+/// Runs `$body` for `$t` = 0, 1, ... `$n - 1` (`$n` a constant, at most 8)
+/// unrolled: each `$t` is a literal, so per-token arrays stay in registers
+/// (the compiler won't unroll a loop this large by itself).
+macro_rules! unroll8 {
+    ($n:expr, |$t:ident| $body:block) => {
+        unroll8!(@ $n, $t, $body, 0 1 2 3 4 5 6 7)
+    };
+    (@ $n:expr, $t:ident, $body:block, $($i:literal)*) => {
+        $(if $i < $n {
+            let $t: usize = $i;
+            $body
+        })*
+    };
+}
+
 /// Group `g` (4 elements) of unit `q` (its planes), lanes of pass `pass`.
 ///
 /// # Safety
@@ -95,8 +110,82 @@ unsafe fn unpack<S: Simd, const K: u8>(q: &[u8], g: usize, pass: usize) -> S::B 
     }
 }
 
+/// The scale `a` and offset `b` vectors of sub-block `s` of a block whose
+/// header is `h` (`d` and `m` its f16 factors, loaded).
+///
+/// # Safety
+/// Inside a function compiled for `S`.
+#[inline(always)]
+unsafe fn sub_scales<S: Simd, const K: u8>(
+    h: &[u8],
+    d: S::F,
+    m: S::F,
+    s: usize,
+    lane: usize,
+) -> (S::F, S::F) {
+    let f = const { fmt::<K>() };
+    // (No closures in kernels: they don't inherit the entry's target
+    // features, so their intrinsics would not inline.)
+    let sc = &h[f.sc_off + s * ROWS + lane..];
+    // SAFETY: the caller runs this inside a function compiled for `S`.
+    unsafe {
+        match f.scales {
+            SubScales::None => (d, m),
+            SubScales::U8 => (
+                S::mul(d, S::load_u8f(sc)),
+                S::mul(m, S::load_u8f(&h[f.mn_off + s * ROWS + lane..])),
+            ),
+            SubScales::I8 => (S::mul(d, S::load_i8f(sc)), m),
+            SubScales::Nib => (
+                S::mul(d, S::load_u4f(sc, false)),
+                S::mul(m, S::load_u4f(sc, true)),
+            ),
+        }
+    }
+}
+
+/// One sub-block (`G` groups of 4 quants from group `g0` on, unpacked in
+/// `w`) of one token: `acc + (a d_x) * sum(u x - z x) (+ or - b d_x sum(x))`.
+///
+/// # Safety
+/// Inside a function compiled for `S`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn sub_dot<S: Simd, const K: u8, const G: usize>(
+    acc: S::F,
+    w: &[S::B; 8],
+    g0: usize,
+    xs: &[u32; 8],
+    (isum, sum): (i32, f32),
+    dx: f32,
+    a: S::F,
+    bm: S::F,
+) -> S::F {
+    let f = const { fmt::<K>() };
+    let z = if f.byte { S::Q8_BIAS } else { f.z };
+    // SAFETY: the caller runs this inside a function compiled for `S`.
+    unsafe {
+        let mut ia = S::splat_i(-z * isum);
+        for g in 0..G {
+            let xw = xs[g0 + g] as i32;
+            ia = if f.byte {
+                S::dot_s(ia, w[g0 + g], xw)
+            } else {
+                S::dot_u(ia, w[g0 + g], xw)
+            };
+        }
+        let acc = S::fma(S::cvt(ia), S::mul(a, S::splat_f(dx)), acc);
+        match f.min {
+            Some(MinSign::Plus) => S::fma(bm, S::splat_f(sum), acc),
+            Some(MinSign::Minus) => S::fnma(bm, S::splat_f(sum), acc),
+            None => acc,
+        }
+    }
+}
+
 /// Rows `pass * L..` of a row group times tokens `t0..t0 + T`, into
-/// `out[t * 16 + row]`.
+/// `out[t * 16 + row]`. Per 32-element unit, its 8 groups of quants are
+/// unpacked once into registers and serve the `T` tokens.
 ///
 /// # Safety
 /// Inside a function compiled for `S`.
@@ -110,72 +199,48 @@ unsafe fn tile<S: Simd, const K: u8, const T: usize>(
     out: &mut [f32],
 ) {
     let f = const { fmt::<K>() };
-    let z = if f.byte { S::Q8_BIAS } else { f.z };
     let n_blk = cols / f.block;
-    let headers = n_blk * f.quants();
     let lane = pass * S::L;
+    let mut toks = [x.token(t0); T];
+    for (t, tok) in toks.iter_mut().enumerate() {
+        *tok = x.token(t0 + t);
+    }
     // SAFETY: the caller runs this inside a function compiled for `S`.
     unsafe {
         let mut acc = [S::splat_f(0.0); T];
         for b in 0..n_blk {
-            let h = &group[headers + b * f.header..][..f.header];
+            // One sequential stream per group (header, then quants, block
+            // after block): the hardware prefetcher keeps up with it (asking
+            // for lines ahead in software measured slower).
+            let (h, quants) = group[b * f.chunk()..(b + 1) * f.chunk()].split_at(f.header);
             let d = S::load_f16(&h[2 * lane..]);
             let m = match f.min {
                 Some(_) => S::load_f16(&h[f.m_off + 2 * lane..]),
                 None => S::splat_f(0.0),
             };
             for u in 0..f.units() {
-                let q = &group[b * f.quants() + u * f.unit..][..f.unit];
+                let q = &quants[u * f.unit..][..f.unit];
                 let blk32 = b * f.units() + u;
-                let n_sub = 32 / f.sub;
-                for half in 0..n_sub {
-                    let s = u * n_sub + half;
-                    let sc = |off: usize| &h[off + s * ROWS + lane..];
-                    let (a, bm) = match f.scales {
-                        SubScales::None => (d, m),
-                        SubScales::U8 => (
-                            S::mul(d, S::load_u8f(sc(f.sc_off))),
-                            S::mul(m, S::load_u8f(sc(f.mn_off))),
-                        ),
-                        SubScales::I8 => (S::mul(d, S::load_i8f(sc(f.sc_off))), m),
-                        SubScales::Nib => (
-                            S::mul(d, S::load_u4f(sc(f.sc_off), false)),
-                            S::mul(m, S::load_u4f(sc(f.sc_off), true)),
-                        ),
-                    };
-                    let sums = |t: usize| {
-                        if f.sub == 32 {
-                            x.sum32(t0 + t, blk32)
-                        } else {
-                            x.sum16(t0 + t, 2 * blk32 + half)
-                        }
-                    };
-                    let mut ia = [S::splat_i(0); T];
-                    if z != 0 {
-                        for (t, v) in ia.iter_mut().enumerate() {
-                            *v = S::splat_i(-z * sums(t).0);
-                        }
-                    }
-                    let ng = f.sub / 4;
-                    for g in half * ng..(half + 1) * ng {
-                        let w = unpack::<S, K>(q, g, pass);
-                        for (t, v) in ia.iter_mut().enumerate() {
-                            let xw = x.word(t0 + t, blk32 * 8 + g);
-                            *v = if f.byte {
-                                S::dot_s(*v, w, xw)
-                            } else {
-                                S::dot_u(*v, w, xw)
-                            };
-                        }
-                    }
-                    for (t, acc) in acc.iter_mut().enumerate() {
-                        let scale = S::mul(a, S::splat_f(x.d(t0 + t, blk32)));
-                        *acc = S::fma(S::cvt(ia[t]), scale, *acc);
-                        match f.min {
-                            Some(MinSign::Plus) => *acc = S::fma(bm, S::splat_f(sums(t).1), *acc),
-                            Some(MinSign::Minus) => *acc = S::fnma(bm, S::splat_f(sums(t).1), *acc),
-                            None => {}
-                        }
+                let mut w = [S::zero_b(); 8];
+                for (g, w) in w.iter_mut().enumerate() {
+                    *w = unpack::<S, K>(q, g, pass);
+                }
+                if f.sub == 32 {
+                    let (a, bm) = sub_scales::<S, K>(h, d, m, u, lane);
+                    unroll8!(T, |t| {
+                        let tok = &toks[t];
+                        let (xs, dx) = (tok.block(blk32), tok.d(blk32));
+                        acc[t] = sub_dot::<S, K, 8>(acc[t], &w, 0, xs, tok.sum32(blk32), dx, a, bm);
+                    });
+                } else {
+                    for half in 0..2 {
+                        let (a, bm) = sub_scales::<S, K>(h, d, m, 2 * u + half, lane);
+                        unroll8!(T, |t| {
+                            let tok = &toks[t];
+                            let (xs, dx) = (tok.block(blk32), tok.d(blk32));
+                            let sums = tok.sum16(2 * blk32 + half);
+                            acc[t] = sub_dot::<S, K, 4>(acc[t], &w, 4 * half, xs, sums, dx, a, bm);
+                        });
                     }
                 }
             }
