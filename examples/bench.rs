@@ -13,10 +13,17 @@
 //! shape (random weights of type T, written once to the temp directory), so
 //! that speed can be measured on any machine without downloads.
 //! `--bandwidth-gbs X` adds the fraction of the memory-bandwidth bound a
-//! decode reaches (weight bytes x tokens/s over X GB/s). `--profile` prints
-//! the time per kind of op of one prefill step and of one decode step (GPU
-//! timestamps where the adapter has them), so that a regression can be traced
-//! to one kernel.
+//! decode reaches (weight bytes x tokens/s over X GB/s);
+//! `--measure-bandwidth` measures X first (a parallel read of a buffer far
+//! larger than the caches, on as many threads as the CPU path uses).
+//! `--profile` prints the time per kind of op of one prefill step and of one
+//! decode step (GPU timestamps where the adapter has them, the wall clock
+//! between ops on the CPU path), so that a regression can be traced to one
+//! kernel.
+//!
+//! `--device auto|gpu|cpu` picks the path (`auto`: the native CPU path when
+//! the best adapter is a CPU, as `Model::load` does); the table says which
+//! one ran.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +37,7 @@ use rewind::quant::GgmlType;
 use rewind::session::{
     CancelFlag, Control, Event, GenerateOptions, Session, SessionOptions, StopReason,
 };
+use rewind::{ComputePath, CpuOptions, Device, Isa};
 
 #[derive(Parser, Debug)]
 #[command(about = "Measure prefill and decode speed (llama-bench style)")]
@@ -69,6 +77,17 @@ struct Args {
     /// Prefill chunk size (tokens per step).
     #[arg(short = 'b', long = "batch-size", default_value_t = 512)]
     batch: usize,
+    /// Where the steps run: auto (the CPU path when the best adapter is a
+    /// CPU), gpu (WGSL on the best adapter) or cpu (the native CPU path).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]
+    device: String,
+    /// Threads of the CPU path (0 = the physical cores).
+    #[arg(short = 't', long, default_value_t = 0)]
+    threads: usize,
+    /// Instruction set of the CPU path (scalar, avx2, avx512-vnni, neon-dot;
+    /// default: the best this CPU has).
+    #[arg(long)]
+    isa: Option<String>,
     /// Backend: vulkan, metal, dx12, gl.
     #[arg(long)]
     backend: Option<String>,
@@ -79,6 +98,10 @@ struct Args {
     /// the bandwidth bound (weight bytes x tokens/s) each test reaches.
     #[arg(long)]
     bandwidth_gbs: Option<f64>,
+    /// Measure the memory read bandwidth first and use it as
+    /// `--bandwidth-gbs`.
+    #[arg(long)]
+    measure_bandwidth: bool,
     /// Print the time per kind of op of a prefill step (the first -p) and of
     /// a decode step after it, instead of the speed table.
     #[arg(long)]
@@ -170,6 +193,45 @@ fn synth_file(shape: &str, ty: &str, seed: u64) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// Memory read bandwidth in GB/s: `threads` threads each summing their part
+/// of a 1 GiB buffer (far past any cache) with wide independent loads; the
+/// best of 5 passes after one to fault the pages in.
+fn measure_bandwidth(threads: usize) -> f64 {
+    let words = (1usize << 30) / 8;
+    let buf: Vec<u64> = (0..words as u64).collect();
+    let chunk = words.div_ceil(threads.max(1));
+    let mut best = 0.0f64;
+    for pass in 0..6 {
+        let t = Instant::now();
+        let sum: u64 = std::thread::scope(|s| {
+            let handles: Vec<_> = buf
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        let mut acc = [0u64; 8];
+                        for c in part.chunks_exact(8) {
+                            for (a, v) in acc.iter_mut().zip(c) {
+                                *a = a.wrapping_add(*v);
+                            }
+                        }
+                        acc.iter().fold(0u64, |x, y| x.wrapping_add(*y))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a bandwidth thread"))
+                .fold(0, u64::wrapping_add)
+        });
+        let gbs = (words * 8) as f64 / t.elapsed().as_secs_f64() / 1e9;
+        std::hint::black_box(sum);
+        if pass > 0 {
+            best = best.max(gbs);
+        }
+    }
+    best
+}
+
 fn print_profile(title: &str, times: &[OpTime], per: usize) {
     let total: f64 = times.iter().map(|t| t.seconds).sum();
     println!(
@@ -230,6 +292,8 @@ fn profile(model: &Model, args: &Args, reps: usize) -> anyhow::Result<()> {
     }
     let timing = if model.gpu().is_some_and(|g| g.timestamps) {
         "GPU timestamps"
+    } else if model.gpu().is_none() {
+        "wall clock between the ops"
     } else {
         "CPU time of one submit per op"
     };
@@ -358,16 +422,37 @@ fn run(args: Args) -> anyhow::Result<()> {
         Some("f32") => Some(false),
         Some(other) => anyhow::bail!("unknown --kv `{other}` (f16, f32)"),
     };
+    let device = match args.device.as_str() {
+        "gpu" => Device::Gpu,
+        "cpu" => Device::Cpu,
+        _ => Device::Auto,
+    };
+    let isa = match &args.isa {
+        None => None,
+        Some(name) => Some(Isa::by_name(name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "instruction set `{name}` is not available here (this CPU has: {})",
+                Isa::available()
+                    .iter()
+                    .map(|i| i.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?),
+    };
     let hwm_before = proc_status_mib("VmHWM:");
     let t = Instant::now();
     let model = Model::load(
         &path,
         &LoadOptions {
+            device,
             gpu: GpuOptions {
                 backends,
                 kv_f16,
                 ..GpuOptions::default()
             },
+            n_threads: args.threads,
+            cpu: CpuOptions { isa, kv_f16 },
             ..LoadOptions::default()
         },
     )?;
@@ -381,6 +466,19 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(n) = args.cancel_latency {
         return cancel_latency(&model, &args, n, reps);
     }
+    let bandwidth_gbs = match (args.bandwidth_gbs, args.measure_bandwidth) {
+        (Some(b), _) => Some(b),
+        (None, true) => {
+            let threads = match model.device_info().path {
+                ComputePath::Cpu { threads, .. } => threads,
+                ComputePath::Gpu => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            };
+            let gbs = measure_bandwidth(threads);
+            eprintln!("memory read bandwidth: {gbs:.1} GB/s ({threads} threads)");
+            Some(gbs)
+        }
+        (None, false) => None,
+    };
     let vocab = model.config().vocab_size;
     let longest = args
         .n_prompt
@@ -461,20 +559,21 @@ fn run(args: Args) -> anyhow::Result<()> {
     let size_mib = model.weight_bytes() as f64 / (1024.0 * 1024.0);
     let adapter = model.device_info();
     // Fraction of the bandwidth bound: a decoded token reads every weight.
-    let bw = |tps: f64| {
-        args.bandwidth_gbs
-            .map(|gbs| model.weight_bytes() as f64 * tps / (gbs * 1e9))
+    let bw = |tps: f64| bandwidth_gbs.map(|gbs| model.weight_bytes() as f64 * tps / (gbs * 1e9));
+    let path = match adapter.path {
+        ComputePath::Gpu => "gpu",
+        ComputePath::Cpu { .. } => "cpu",
     };
     let hwm = |v: Option<f64>| v.map_or("null".to_string(), |m| format!("{m:.1}"));
     if args.json {
         for (test, (mean, sd), decode) in &rows {
             let frac = if *decode { bw(*mean) } else { None };
             println!(
-                "{{\"model\":{:?},\"type\":{:?},\"size_bytes\":{},\"adapter\":{:?},\"test\":{:?},\"tokens_per_s\":{mean:.3},\"stddev\":{sd:.3},\"repetitions\":{reps},\"load_s\":{load_s:.3},\"rss_after_load_mib\":{},\"peak_rss_mib\":{},\"bandwidth_fraction\":{}}}",
+                "{{\"model\":{:?},\"type\":{:?},\"size_bytes\":{},\"adapter\":{:?},\"path\":{path:?},\"test\":{:?},\"tokens_per_s\":{mean:.3},\"stddev\":{sd:.3},\"repetitions\":{reps},\"load_s\":{load_s:.3},\"rss_after_load_mib\":{},\"peak_rss_mib\":{},\"bandwidth_fraction\":{}}}",
                 model.name(),
                 model.file_type(),
                 model.weight_bytes(),
-                adapter,
+                adapter.to_string(),
                 test,
                 hwm(rss_after_load),
                 hwm(hwm_load),
@@ -488,7 +587,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let bw_col = args.bandwidth_gbs.is_some();
+    let bw_col = bandwidth_gbs.is_some();
     println!(
         "| model | type | size | adapter | test | t/s |{}",
         if bw_col { " of bandwidth bound |" } else { "" }

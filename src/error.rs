@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 
 use crate::chat::ChatError;
+use crate::cpu::CpuError;
 use crate::gguf::GgufError;
 use crate::gpu::GpuError;
 use crate::model::{ConfigError, GpuMemory, StateError};
@@ -78,6 +79,9 @@ pub enum Error {
     State(#[from] StateError),
     #[error(transparent)]
     Gpu(#[from] GpuError),
+    /// The CPU path could not start (its threads).
+    #[error(transparent)]
+    Cpu(#[from] CpuError),
     /// A tensor's data can't be decoded.
     #[error("tensor `{name}`: {source}")]
     Tensor { name: String, source: QuantError },
@@ -114,6 +118,9 @@ pub enum Error {
     /// All-logits readback from a session not created for it.
     #[error("this session was not created with all_logits")]
     NoAllLogits,
+    /// Host memory for `what` could not be had (the CPU path).
+    #[error("{what} needs {bytes} bytes of memory, more than could be allocated")]
+    OutOfHostMemory { what: &'static str, bytes: u64 },
     /// The model (weights plus one session's KV cache and scratch) does not
     /// fit: over [`LoadOptions::gpu_memory_budget`](crate::LoadOptions)
     /// (checked before anything is allocated), or the adapter reported
@@ -161,6 +168,7 @@ impl Error {
                 GpuError::DeviceLost(_) => K::DeviceLost,
                 _ => K::Internal,
             },
+            Error::Cpu(_) => K::Internal,
             Error::Tensor { source, .. } => match source {
                 QuantError::Unsupported(_) => K::Unsupported,
                 _ => K::InvalidModel,
@@ -174,7 +182,7 @@ impl Error {
             | Error::TooFewTokens { .. }
             | Error::NoAllLogits => K::InvalidArgument,
             Error::ContextFull { .. } | Error::PromptTooLong { .. } => K::ContextFull,
-            Error::OutOfGpuMemory { .. } => K::OutOfMemory,
+            Error::OutOfGpuMemory { .. } | Error::OutOfHostMemory { .. } => K::OutOfMemory,
         }
     }
 }

@@ -36,8 +36,10 @@
 //! ```
 
 pub mod chat;
+pub mod cpu;
 mod error;
 pub mod eval;
+pub mod fuzzing;
 pub mod gguf;
 #[cfg(feature = "testing")]
 pub mod gpu;
@@ -50,11 +52,20 @@ pub mod session;
 pub mod tokenizer;
 
 pub use chat::Message;
+pub use cpu::{CpuOptions, Isa};
 pub use error::{Error, ErrorKind, Result};
 pub use gpu::GpuOptions;
-pub use model::{DeviceInfo, GpuMemory, LoadOptions, LoadProgress, Model};
+pub use model::{ComputePath, Device, DeviceInfo, GpuMemory, LoadOptions, LoadProgress, Model};
 pub use sample::SamplerConfig;
 pub use session::{
     BacktrackOptions, CancelFlag, Control, Event, GenerateOptions, Guard, ResetCause, ResetPolicy,
     ResetToken, Session, SessionOptions, Stats, StopReason, Verdict,
+};
+
+// Models are shared between threads, sessions move between them.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    const fn movable<T: Send>() {}
+    shared::<Model>();
+    movable::<Session>();
 };

@@ -1,14 +1,17 @@
-//! Backtracking on tiny random models whose vocabulary has `[RESET]`.
+//! Backtracking on tiny random models whose vocabulary has `[RESET]`, on
+//! the GPU path and on the native CPU path (every test runs on both).
 //! Resets are forced at a chosen step with a logits processor (a bias on the
 //! reset token at that step only) or through the guard hook.
 
+#[macro_use]
+mod common;
+
 use std::sync::{Arc, Mutex};
 
+use common::On;
 use rewind::ErrorKind;
-use rewind::gguf::GgufFile;
-use rewind::gpu::{Gpu, GpuOptions};
 use rewind::model::synth::{SynthSpec, synth_llama};
-use rewind::model::{LoadOptions, Model, StateError};
+use rewind::model::{Model, StateError};
 use rewind::quant::GgmlType;
 use rewind::sample::SamplerConfig;
 use rewind::session::{
@@ -21,14 +24,13 @@ const RESET: u32 = 259;
 const EOS: u32 = 258;
 const PROMPT: &[u32] = &[257, 72, 105, 33, 10, 258, 257, 65];
 
-fn model() -> Model {
-    let gpu: Arc<Gpu> = Gpu::new(&GpuOptions::default()).expect("a wgpu adapter");
+/// The tiny model on `path` (each test runs on both, see the end).
+fn model(path: On) -> Model {
     let bytes = synth_llama(&SynthSpec::tiny(GgmlType::Q8_0, 42))
         .unwrap()
         .to_bytes()
         .unwrap();
-    let file = GgufFile::from_bytes(bytes).unwrap();
-    Model::from_gguf(&file, gpu, &LoadOptions::default(), |_| {}).unwrap()
+    common::model_on(path, bytes, None)
 }
 
 fn session(model: &Model) -> Session {
@@ -105,9 +107,8 @@ fn decode(m: &Model, ids: &[u32]) -> String {
     m.tokenizer().decode(ids, true).unwrap()
 }
 
-#[test]
-fn rollback_leaves_no_trace_of_the_discarded_tokens() {
-    let m = model();
+fn rollback_leaves_no_trace_of_the_discarded_tokens(path: On) {
+    let m = model(path);
     let mut s = session(&m);
     // What the model says without a reset: its first 3 tokens get discarded below.
     let (plain, _) = run(&mut s, PROMPT, &opts(&[], ResetPolicy::Rollback, 3));
@@ -135,12 +136,11 @@ fn rollback_leaves_no_trace_of_the_discarded_tokens() {
     );
 }
 
-#[test]
-fn after_a_rollback_the_logits_equal_a_fresh_sessions() {
+fn after_a_rollback_the_logits_equal_a_fresh_sessions(path: On) {
     // Same device, same kernels, same step shapes (prompt in steps of 4, then
     // one token): the cache rows before the checkpoint are identical and the
     // rows after it are never read, so the logits are bit-identical.
-    let m = model();
+    let m = model(path);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut o = opts(&[5], ResetPolicy::Rollback, 7);
     let inner = o.logits_processor.clone().unwrap();
@@ -169,9 +169,8 @@ fn after_a_rollback_the_logits_equal_a_fresh_sessions() {
     );
 }
 
-#[test]
-fn keep_context_keeps_the_prefix_during_the_turn_but_not_after() {
-    let m = model();
+fn keep_context_keeps_the_prefix_during_the_turn_but_not_after(path: On) {
+    let m = model(path);
     let mut s = session(&m);
     let (t, stats) = run(&mut s, PROMPT, &opts(&[3], ResetPolicy::KeepContext, 9));
     assert_eq!(stats.resets, 1);
@@ -202,9 +201,8 @@ fn keep_context_keeps_the_prefix_during_the_turn_but_not_after() {
     assert_eq!(answer, expect);
 }
 
-#[test]
-fn a_prefill_is_discarded_by_a_reset() {
-    let m = model();
+fn a_prefill_is_discarded_by_a_reset(path: On) {
+    let m = model(path);
     let mut s = session(&m);
     let mut o = opts(&[0], ResetPolicy::Rollback, 6);
     o.prefill = "Sure! The code is".into();
@@ -227,9 +225,8 @@ fn a_prefill_is_discarded_by_a_reset() {
     assert_eq!(s.history().len(), PROMPT.len() + 6);
 }
 
-#[test]
-fn max_resets_masks_the_reset_token() {
-    let m = model();
+fn max_resets_masks_the_reset_token(path: On) {
+    let m = model(path);
     let mut s = session(&m);
     // The processor pushes [RESET] at every step; only two resets happen.
     let mut o = opts(&(0..20).collect::<Vec<_>>(), ResetPolicy::Rollback, 10);
@@ -247,9 +244,8 @@ fn max_resets_masks_the_reset_token() {
     );
 }
 
-#[test]
-fn reset_bias_shifts_the_reset_logit() {
-    let m = model();
+fn reset_bias_shifts_the_reset_logit(path: On) {
+    let m = model(path);
     let base = |bias: f32| {
         let mut sampler = SamplerConfig::greedy();
         sampler.logit_bias.push((EOS, f32::NEG_INFINITY));
@@ -271,9 +267,8 @@ fn reset_bias_shifts_the_reset_logit() {
     assert_eq!(t.resets[0].0, "", "nothing was shown before the reset");
 }
 
-#[test]
-fn holdback_never_shows_text_a_reset_discards() {
-    let m = model();
+fn holdback_never_shows_text_a_reset_discards(path: On) {
+    let m = model(path);
     let mut s = session(&m);
     let mut o = opts(&[3], ResetPolicy::Rollback, 12);
     o.backtrack.holdback = 4;
@@ -286,9 +281,8 @@ fn holdback_never_shows_text_a_reset_discards() {
     assert_eq!(decode(&m, answer), t.visible);
 }
 
-#[test]
-fn a_guard_resets_through_the_same_path() {
-    let m = model();
+fn a_guard_resets_through_the_same_path(path: On) {
+    let m = model(path);
     let mut s = session(&m);
     let mut o = opts(&[], ResetPolicy::Rollback, 10);
     o.backtrack.max_resets = 1;
@@ -307,9 +301,8 @@ fn a_guard_resets_through_the_same_path() {
     assert_eq!(decode(&m, answer), t.visible);
 }
 
-#[test]
-fn cancellation_from_another_thread() {
-    let m = model();
+fn cancellation_from_another_thread(path: On) {
+    let m = model(path);
     let mut s = session(&m);
     let cancel = CancelFlag::new();
     let mut o = opts(&[], ResetPolicy::Rollback, 10_000);
@@ -338,9 +331,8 @@ fn cancellation_from_another_thread() {
     assert!(s.history().len() < PROMPT.len() + 200);
 }
 
-#[test]
-fn save_and_restore_round_trip() {
-    let m = model();
+fn save_and_restore_round_trip(path: On) {
+    let m = model(path);
     let mut a = session(&m);
     run(&mut a, PROMPT, &opts(&[2], ResetPolicy::Rollback, 6));
     let state = a.save_state().unwrap();
@@ -353,9 +345,8 @@ fn save_and_restore_round_trip() {
     assert_eq!(la, lb);
 }
 
-#[test]
-fn a_failed_restore_leaves_the_session_as_it_was() {
-    let m = model();
+fn a_failed_restore_leaves_the_session_as_it_was(path: On) {
+    let m = model(path);
     let o = opts(&[], ResetPolicy::Rollback, 6);
     let mut a = session(&m);
     run(&mut a, PROMPT, &o);
@@ -435,9 +426,8 @@ fn session_from(m: &Model, state: &[u8]) -> Session {
     s
 }
 
-#[test]
-fn two_sessions_on_one_model_dont_disturb_each_other() {
-    let m = model();
+fn two_sessions_on_one_model_dont_disturb_each_other(path: On) {
+    let m = model(path);
     let o = opts(&[], ResetPolicy::Rollback, 8);
     let (alone, _) = run(&mut session(&m), PROMPT, &o);
     let other_prompt = [257, 66, 67, 68];
@@ -463,9 +453,8 @@ fn two_sessions_on_one_model_dont_disturb_each_other() {
     assert_eq!(decode(&m, &tb), alone_b.visible);
 }
 
-#[test]
-fn reset_token_resolution() {
-    let m = model();
+fn reset_token_resolution(path: On) {
+    let m = model(path);
     let s = session(&m);
     assert_eq!(
         s.resolve_reset_token(&ResetToken::Auto).unwrap(),
@@ -485,3 +474,19 @@ fn reset_token_resolution() {
         Err(rewind::Error::UnknownResetToken(_))
     ));
 }
+
+on_both_paths!(
+    rollback_leaves_no_trace_of_the_discarded_tokens,
+    after_a_rollback_the_logits_equal_a_fresh_sessions,
+    keep_context_keeps_the_prefix_during_the_turn_but_not_after,
+    a_prefill_is_discarded_by_a_reset,
+    max_resets_masks_the_reset_token,
+    reset_bias_shifts_the_reset_logit,
+    holdback_never_shows_text_a_reset_discards,
+    a_guard_resets_through_the_same_path,
+    cancellation_from_another_thread,
+    save_and_restore_round_trip,
+    a_failed_restore_leaves_the_session_as_it_was,
+    two_sessions_on_one_model_dont_disturb_each_other,
+    reset_token_resolution,
+);

@@ -11,21 +11,24 @@
 //! two. A wrong chunking (scoring the first half, one token off, BOS
 //! handling) moves it by far more.
 
+#[macro_use]
 mod common;
 
+use common::On;
 use rewind::eval::perplexity::{perplexity, scored_per_chunk, tokenize};
-use rewind::model::{LoadOptions, Model};
+use rewind::model::Model;
 use serde_json::Value;
 
-#[test]
-fn q4_1_perplexity_is_within_one_percent_of_llama_cpp() {
+/// On both paths: the native CPU path quantizes activations to 8 bits
+/// and keeps an f16 KV cache, like llama.cpp's CPU backend.
+fn q4_1_perplexity_is_within_one_percent_of_llama_cpp(on: On) {
     let reference: Value = serde_json::from_slice(&common::read_data("perplexity.json"))
         .expect("perplexity.json is valid JSON");
     let want = reference["final_estimate_ppl"]["Q4_1"]
         .as_f64()
         .expect("a Q4_1 figure");
     let text = String::from_utf8(common::read_data("perplexity-text.txt")).expect("UTF-8 text");
-    let model = Model::load(common::smollm2_path(), &LoadOptions::default()).unwrap();
+    let model = Model::load(common::smollm2_path(), &common::options_on(on, None)).unwrap();
     // SmolLM2 doesn't add BOS: the tokens are the text's alone.
     assert!(!model.tokenizer().add_bos());
     let tokens = tokenize(&model, &text).unwrap();
@@ -42,7 +45,7 @@ fn q4_1_perplexity_is_within_one_percent_of_llama_cpp() {
     assert_eq!(r.running.len(), 5);
     let rel = (r.ppl - want).abs() / want;
     eprintln!(
-        "rewind {:.4} +/- {:.4}, llama.cpp {want:.4} ({:+.3}%), running {:?}",
+        "{on:?}: rewind {:.4} +/- {:.4}, llama.cpp {want:.4} ({:+.3}%), running {:?}",
         r.ppl,
         r.ppl_error,
         100.0 * (r.ppl - want) / want,
@@ -58,3 +61,5 @@ fn q4_1_perplexity_is_within_one_percent_of_llama_cpp() {
     // Too little text for one chunk is an error, not a NaN.
     assert!(perplexity(&model, &tokens[..100], 128, None, |_, _| {}).is_err());
 }
+
+on_both_paths!(q4_1_perplexity_is_within_one_percent_of_llama_cpp);

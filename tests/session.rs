@@ -1,12 +1,12 @@
 //! The decoding loop on tiny random models: stop conditions, seeds, prefix
-//! reuse across turns, cancellation.
+//! reuse across turns, cancellation; on the GPU and the native CPU path.
 
-use std::sync::Arc;
+#[macro_use]
+mod common;
 
-use rewind::gguf::GgufFile;
-use rewind::gpu::{Gpu, GpuOptions};
+use common::On;
+use rewind::model::Model;
 use rewind::model::synth::{SynthSpec, synth_llama};
-use rewind::model::{LoadOptions, Model};
 use rewind::sample::SamplerConfig;
 use rewind::session::{
     BacktrackOptions, Control, Event, GenerateOptions, ResetToken, Session, SessionOptions, Stats,
@@ -16,14 +16,13 @@ use rewind::session::{
 /// The synthetic vocabulary's end-of-text token (see `SYNTH_SPECIALS`).
 const EOS: u32 = 258;
 
-fn model(seed: u64) -> Model {
-    let gpu: Arc<Gpu> = Gpu::new(&GpuOptions::default()).expect("a wgpu adapter");
+/// A tiny model on `path` (each test runs on both, see the end).
+fn model(path: On, seed: u64) -> Model {
     let bytes = synth_llama(&SynthSpec::tiny(rewind::quant::GgmlType::Q8_0, seed))
         .unwrap()
         .to_bytes()
         .unwrap();
-    let file = GgufFile::from_bytes(bytes).unwrap();
-    Model::from_gguf(&file, gpu, &LoadOptions::default(), |_| {}).unwrap()
+    common::model_on(path, bytes, None)
 }
 
 fn session(model: &Model) -> Session {
@@ -75,9 +74,8 @@ fn opts(sampler: SamplerConfig, max_tokens: usize) -> GenerateOptions {
 
 const PROMPT: &[u32] = &[72, 101, 108, 108, 111];
 
-#[test]
-fn max_tokens_and_seeds() {
-    let m = model(1);
+fn max_tokens_and_seeds(path: On) {
+    let m = model(path, 1);
     let mut s = session(&m);
     let sampled = SamplerConfig {
         temperature: 1.5,
@@ -103,9 +101,8 @@ fn max_tokens_and_seeds() {
     assert_ne!(a, d, "a different seed should give a different sample");
 }
 
-#[test]
-fn end_of_generation_and_ignore_eos() {
-    let m = model(2);
+fn end_of_generation_and_ignore_eos(path: On) {
+    let m = model(path, 2);
     let mut s = session(&m);
     let mut forced = SamplerConfig::greedy();
     forced.logit_bias.push((EOS, 1e4));
@@ -129,9 +126,8 @@ fn end_of_generation_and_ignore_eos() {
     assert_eq!(stats.generated_tokens, 10);
 }
 
-#[test]
-fn stop_strings_cut_the_text_before_them() {
-    let m = model(3);
+fn stop_strings_cut_the_text_before_them(path: On) {
+    let m = model(path, 3);
     let mut s = session(&m);
     let greedy = opts(SamplerConfig::greedy(), 24);
     let (full, ..) = run(&mut s, PROMPT, &greedy);
@@ -152,9 +148,8 @@ fn stop_strings_cut_the_text_before_them() {
     assert_eq!(text, full[..cut], "stop string {stop:?}");
 }
 
-#[test]
-fn a_longer_prompt_reuses_the_cached_prefix() {
-    let m = model(4);
+fn a_longer_prompt_reuses_the_cached_prefix(path: On) {
+    let m = model(path, 4);
     let mut s = session(&m);
     let greedy = opts(SamplerConfig::greedy(), 4);
     let (_, _, first) = run(&mut s, PROMPT, &greedy);
@@ -168,9 +163,8 @@ fn a_longer_prompt_reuses_the_cached_prefix() {
     assert_eq!(text_cached, text_fresh);
 }
 
-#[test]
-fn the_callback_can_cancel() {
-    let m = model(5);
+fn the_callback_can_cancel(path: On) {
+    let m = model(path, 5);
     let mut s = session(&m);
     let mut pieces = 0;
     let mut reason = None;
@@ -196,3 +190,11 @@ fn the_callback_can_cancel() {
     assert_eq!(pieces, 3);
     assert_eq!(reason, Some(StopReason::Cancelled));
 }
+
+on_both_paths!(
+    max_tokens_and_seeds,
+    end_of_generation_and_ignore_eos,
+    stop_strings_cut_the_text_before_them,
+    a_longer_prompt_reuses_the_cached_prefix,
+    the_callback_can_cancel,
+);

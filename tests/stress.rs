@@ -2,14 +2,14 @@
 //! different seeds and reset policies, cancelled and dropped in the middle;
 //! every generation that completes equals the same request run alone.
 
-use std::sync::Arc;
+#[macro_use]
+mod common;
 
-use rewind::gguf::GgufFile;
-use rewind::gpu::{Gpu, GpuOptions};
+use common::On;
 use rewind::model::synth::{SynthSpec, synth_llama};
 use rewind::quant::GgmlType;
 use rewind::{
-    BacktrackOptions, CancelFlag, Control, Event, GenerateOptions, LoadOptions, Model, ResetPolicy,
+    BacktrackOptions, CancelFlag, Control, Event, GenerateOptions, Model, ResetPolicy,
     SamplerConfig, Session, SessionOptions, StopReason,
 };
 
@@ -18,14 +18,12 @@ const RESET: u32 = 259;
 const EOS: u32 = 258;
 const THREADS: usize = 8;
 
-fn model() -> Model {
-    let gpu: Arc<Gpu> = Gpu::new(&GpuOptions::default()).expect("a wgpu adapter");
+fn model(path: On) -> Model {
     let bytes = synth_llama(&SynthSpec::tiny(GgmlType::Q8_0, 5))
         .unwrap()
         .to_bytes()
         .unwrap();
-    let file = GgufFile::from_bytes(bytes).unwrap();
-    Model::from_gguf(&file, gpu, &LoadOptions::default(), |_| {}).unwrap()
+    common::model_on(path, bytes, None)
 }
 
 fn session(model: &Model) -> Session {
@@ -54,6 +52,7 @@ fn request(i: usize) -> (Vec<u32>, GenerateOptions) {
     let opts = GenerateOptions {
         sampler,
         max_tokens: 24,
+        ignore_eos: true,
         backtrack: BacktrackOptions {
             policy: if i.is_multiple_of(3) {
                 ResetPolicy::KeepContext
@@ -129,9 +128,8 @@ fn sequence(m: &Model, i: usize) -> Vec<Outcome> {
     vec![first, run(&mut s, i, None)]
 }
 
-#[test]
-fn eight_threads_on_one_model_equal_each_request_alone() {
-    let m = model();
+fn eight_threads_on_one_model_equal_each_request_alone(path: On) {
+    let m = model(path);
     let alone: Vec<Vec<Outcome>> = (0..THREADS).map(|i| sequence(&m, i)).collect();
     assert!(
         alone.iter().any(|o| o[0].resets == 1),
@@ -157,3 +155,5 @@ fn eight_threads_on_one_model_equal_each_request_alone() {
         assert_eq!(t, a, "request {i}");
     }
 }
+
+on_both_paths!(eight_threads_on_one_model_equal_each_request_alone);

@@ -83,6 +83,12 @@ fn device_type(t: wgpu::DeviceType) -> rw_device_type {
 }
 
 /// Wraps a loaded model in a handle for the caller.
+// SAFETY: `info.adapter` points into `_adapter`, which the same value owns
+// and nothing changes after `new_handle`; the rest (`Model`, `CString`s) is
+// Send + Sync.
+unsafe impl Send for rw_model {}
+unsafe impl Sync for rw_model {}
+
 pub(crate) fn new_handle(model: Model) -> *mut rw_model {
     let d = model.device_info();
     let adapter = CString::new(d.adapter.replace('\0', " ")).unwrap_or_default();

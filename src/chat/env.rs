@@ -91,7 +91,8 @@ pub(super) fn rewrite_generation_tags(src: &str) -> String {
     while let Some(at) = rest.find("{%") {
         out.push_str(&rest[..at]);
         let tag = &rest[at..];
-        let Some(end) = tag.find("%}") else {
+        // Past the opening "{%": in "{%}" the two tags overlap.
+        let Some(end) = tag[2..].find("%}").map(|i| i + 2) else {
             out.push_str(tag);
             return out;
         };
@@ -144,5 +145,12 @@ mod tests {
         );
         assert_eq!(rewrite_generation_tags("x {% unclosed"), "x {% unclosed");
         assert_eq!(rewrite_generation_tags("{%-%}"), "{%-%}");
+        // Found by fuzzing: "{%}" used to slice its inner text backwards.
+        assert_eq!(rewrite_generation_tags("{%}"), "{%}");
+        assert_eq!(rewrite_generation_tags("a{%}b%}c"), "a{%}b%}c");
+        assert_eq!(
+            rewrite_generation_tags("{%}{% generation %}"),
+            "{%}{% generation %}"
+        );
     }
 }

@@ -193,10 +193,6 @@ impl ChatTemplate {
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String, ChatError> {
-        let tmpl = self
-            .env
-            .get_template(TEMPLATE_NAME)
-            .map_err(ChatError::Render)?;
         let msgs: Vec<Value> = messages
             .iter()
             .map(|m| Value::from_object(MessageObject(m.clone())))
@@ -213,6 +209,11 @@ impl ChatTemplate {
             .sum::<usize>()
             + self.bos.len()
             + self.eos.len();
+        // The fuel is per render, scaled to the input; the environment
+        // (filters and compiled template behind `Arc`s) is cheap to clone.
+        let mut env = self.env.clone();
+        env.set_fuel(Some(limits::fuel(input_bytes, messages.len())));
+        let tmpl = env.get_template(TEMPLATE_NAME).map_err(ChatError::Render)?;
         let mut out = BoundedWriter::new(limits::max_output(input_bytes));
         let result = tmpl.render_captured_to(ctx, &mut out);
         if let Some(limit) = out.hit {
@@ -259,5 +260,48 @@ mod tests {
     fn chat_template_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<ChatTemplate>();
+    }
+
+    /// `{% set s = s ~ s %}` `n` times on a string of `len` bytes, then its
+    /// length.
+    fn doubling(n: usize, len: usize) -> Result<String, ChatError> {
+        let src = format!(
+            "{{% set s = messages[0].content %}}{}{{{{ s | length }}}}",
+            "{% set s = s ~ s %}".repeat(n)
+        );
+        let t = ChatTemplate::from_source(&src, "", "").unwrap();
+        t.render(&[Message::user("x".repeat(len))], false)
+    }
+
+    /// Found by fuzzing: with a flat budget a 1 KB message doubled to 32 MB
+    /// (and past that only the fuel of 2M instructions stopped it).
+    #[test]
+    fn doubling_a_string_is_bounded_by_the_input() {
+        assert_eq!(doubling(10, 1000).unwrap(), "1024000");
+        assert!(matches!(
+            doubling(13, 1000),
+            Err(ChatError::Limit(RenderLimit::Instructions))
+        ));
+        assert!(matches!(
+            doubling(40, 1000),
+            Err(ChatError::Limit(RenderLimit::Instructions))
+        ));
+        // A longer message buys more room: 100 KB doubled 5 times.
+        assert_eq!(doubling(5, 100_000).unwrap(), "3200000");
+    }
+
+    #[test]
+    fn long_conversations_still_render() {
+        let t = ChatTemplate::named("chatml").unwrap();
+        let messages: Vec<Message> = (0..20_000)
+            .map(|i| Message::user(format!("message {i}")))
+            .collect();
+        let out = t.render(&messages, true).unwrap();
+        assert!(
+            out.ends_with("<|im_start|>assistant\n"),
+            "{}",
+            &out[out.len() - 40..]
+        );
+        assert!(out.contains("message 19999"));
     }
 }

@@ -49,8 +49,8 @@ pub struct LlamaConfig {
     /// The inverse frequency of each rotated pair `i < rope_dim / 2`, all of
     /// the above applied: `rope_base^(-2i / rope_dim) / rope_scale /
     /// rope_freq_factors[i]` (computed in f64). Pair `i` of a head at
-    /// position `p` rotates by `p * rope_inv_freq[i]`
-    /// ([`Kernels::rope_with_freqs`](crate::gpu::Kernels::rope_with_freqs)).
+    /// position `p` rotates by `p * rope_inv_freq[i]` (the QKV mat-mul's
+    /// RoPE epilogue).
     pub rope_inv_freq: Vec<f32>,
     pub rms_eps: f32,
     /// Context length the model was trained for.

@@ -11,6 +11,7 @@
 use super::gpu_forward::GpuForward;
 use super::state::CacheShape;
 use super::{Backend, Model};
+use crate::cpu::CpuForward;
 use crate::error::Error;
 
 /// What a step reads back.
@@ -36,8 +37,11 @@ pub enum StepOutput {
 }
 
 /// How a context's steps run: the backend's per-session state.
+// One per session: the variants' sizes don't matter.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Forward {
     Gpu(GpuForward),
+    Cpu(CpuForward),
 }
 
 impl Forward {
@@ -49,6 +53,7 @@ impl Forward {
     ) -> Result<StepOutput, Error> {
         match self {
             Forward::Gpu(f) => f.step(tokens, pos0, readback),
+            Forward::Cpu(f) => f.step(tokens, pos0, readback),
         }
     }
 
@@ -57,18 +62,22 @@ impl Forward {
     fn wait(&self) -> Result<(), Error> {
         match self {
             Forward::Gpu(f) => f.wait(),
+            // A CPU step has run when it returns.
+            Forward::Cpu(_) => Ok(()),
         }
     }
 
     fn n_ctx(&self) -> usize {
         match self {
             Forward::Gpu(f) => f.n_ctx(),
+            Forward::Cpu(f) => f.n_ctx(),
         }
     }
 
     fn has_all_logits(&self) -> bool {
         match self {
             Forward::Gpu(f) => f.has_all_logits(),
+            Forward::Cpu(f) => f.has_all_logits(),
         }
     }
 
@@ -76,18 +85,21 @@ impl Forward {
     fn kv_f16(&self) -> bool {
         match self {
             Forward::Gpu(f) => f.kv_f16(),
+            Forward::Cpu(f) => f.kv_f16(),
         }
     }
 
     fn kv_cache_bytes(&self) -> u64 {
         match self {
             Forward::Gpu(f) => f.kv_cache_bytes(),
+            Forward::Cpu(f) => f.kv_cache_bytes(),
         }
     }
 
     pub(super) fn cache_shape(&self) -> CacheShape {
         match self {
             Forward::Gpu(f) => f.kv.shape(),
+            Forward::Cpu(f) => f.cache_shape(),
         }
     }
 
@@ -95,6 +107,7 @@ impl Forward {
     pub(super) fn read_cache(&self, len: usize) -> Result<Vec<u8>, Error> {
         match self {
             Forward::Gpu(f) => Ok(f.kv.read_prefix(&f.gpu, len)?),
+            Forward::Cpu(f) => Ok(f.read_cache(len)),
         }
     }
 
@@ -103,6 +116,7 @@ impl Forward {
     pub(super) fn write_cache(&mut self, len: usize, bytes: &[u8]) {
         match self {
             Forward::Gpu(f) => f.kv.write_prefix(&f.gpu, len, bytes),
+            Forward::Cpu(f) => f.write_cache(len, bytes),
         }
     }
 }
@@ -144,6 +158,9 @@ impl Context {
             } => Forward::Gpu(GpuForward::new(
                 gpu, kernels, &m.config, weights, n_ctx, n_batch, all_logits,
             )?),
+            Backend::Cpu(cpu) => {
+                Forward::Cpu(CpuForward::new(cpu, &m.config, n_ctx, n_batch, all_logits)?)
+            }
         };
         Ok(Context {
             history: Vec::new(),

@@ -6,10 +6,10 @@ use crate::gguf::GgufFile;
 use crate::gpu::Gpu;
 
 use super::weights::GpuWeights;
-use super::{LlamaConfig, session_n_ctx};
+use super::{LlamaConfig, LoadOptions, session_n_ctx};
 
 /// GPU memory of a model with one session, in bytes (see
-/// [`estimate_gpu_memory`]).
+/// [`Model::estimate_memory`](crate::Model::estimate_memory)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GpuMemory {
     /// The weights as uploaded: repacked into the GPU layout, split into
@@ -55,6 +55,44 @@ pub fn estimate_gpu_memory(
         kv_cache: kv_cache_bytes(gpu, config, n_ctx),
         scratch: scratch_bytes(config, n_batch, false, separate_ffn),
     })
+}
+
+/// What a model and one session take on the native CPU path, in host
+/// memory: the repacked quantized matrices (float matrices and the token
+/// embedding are read in place from the memory-mapped file, which the OS
+/// pages in as needed), the KV cache of `opts.n_ctx` positions in the
+/// element type `opts.cpu` asks for, and the step's buffers.
+pub(crate) fn estimate_cpu_memory(
+    file: &GgufFile,
+    config: &LlamaConfig,
+    opts: &LoadOptions,
+    n_batch: usize,
+) -> GpuMemory {
+    let n_ctx = session_n_ctx(config, opts.n_ctx);
+    let n_batch = n_batch.clamp(1, n_ctx.max(1)) as u64;
+    let c = config;
+    let elem = if opts.cpu.kv_f16.unwrap_or(true) {
+        2
+    } else {
+        4
+    };
+    let kv_cache = (n_ctx as u64)
+        .saturating_mul(c.kv_dim() as u64 * elem)
+        .saturating_mul(2 * c.n_layer as u64);
+    // Activations (x, xn, qkv, att, gate/up, hidden), their 8-bit copies,
+    // the mat-muls' tiles (up to the widest output: 2 n_ff or the
+    // vocabulary) and the logits.
+    let widest = (2 * c.n_ff).max(c.q_dim() + 2 * c.kv_dim()) as u64;
+    let act =
+        n_batch * 4 * (2 * c.n_embd + c.q_dim() + 2 * c.kv_dim() + c.q_dim() + 3 * c.n_ff) as u64;
+    let q8 = n_batch * 2 * (c.n_embd + c.q_dim() + c.n_ff) as u64;
+    let tiles = 4 * (n_batch * (widest + 16)).max(c.vocab_size as u64 + 16);
+    let logits = 4 * c.vocab_size as u64;
+    GpuMemory {
+        weights: crate::cpu::packed_bytes(file, config),
+        kv_cache,
+        scratch: act + q8 + tiles + logits,
+    }
 }
 
 /// Bytes of the KV cache of `n_ctx` positions: keys and values of every

@@ -1,6 +1,7 @@
-//! Models: configuration from GGUF metadata, the weights on the GPU, and the
-//! per-session [`Context`] that owns a KV cache and runs the forward pass.
-//! (Sampling, detokenizing and the decoding loop are the session's.)
+//! Models: configuration from GGUF metadata, the weights on the GPU (or on
+//! the CPU path, `crate::cpu`), and the per-session `Context` that owns a
+//! KV cache and runs the forward pass. (Sampling, detokenizing and the
+//! decoding loop are the session's.)
 
 pub mod config;
 mod context;
@@ -19,6 +20,7 @@ mod weights;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use crate::cpu::{CpuOptions, Isa};
 pub use config::{ConfigError, LlamaConfig};
 #[cfg(feature = "testing")]
 pub use context::Context;
@@ -31,9 +33,10 @@ pub(crate) use memory::oom_message;
 pub use memory::{GpuMemory, format_bytes};
 #[cfg(feature = "testing")]
 pub use profile::OpTime;
-pub use state::{CacheShape, StateError};
+pub use state::{CacheShape, ParsedState, StateError, parse_state};
 
 use crate::chat::{ChatTemplate, Message};
+use crate::cpu::CpuBackend;
 use crate::error::Error;
 use crate::gguf::{GgufError, GgufFile};
 use crate::gpu::{Gpu, GpuOptions, Kernels};
@@ -57,14 +60,34 @@ pub fn session_n_ctx(config: &LlamaConfig, requested: usize) -> usize {
     }
 }
 
+/// Where a model's steps run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    /// The GPU, unless the best wgpu adapter is a CPU (lavapipe, llvmpipe,
+    /// WARP, SwiftShader) or there is none: then the native CPU path, which
+    /// is several times faster than WGSL on a software driver. An adapter
+    /// named in [`GpuOptions::adapter`] is always used.
+    #[default]
+    Auto,
+    /// The best wgpu adapter, whatever it is (WGSL kernels).
+    Gpu,
+    /// The native CPU path (`crate::cpu`).
+    Cpu,
+}
+
 /// How a model is loaded.
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
+    /// GPU or CPU (see [`Device`]).
+    pub device: Device,
     pub gpu: GpuOptions,
+    /// Threads of the CPU path (0 = the physical cores).
+    pub n_threads: usize,
+    pub cpu: CpuOptions,
     /// Use this `tokenizer.json` instead of the vocabulary in the GGUF.
     pub tokenizer_json: Option<PathBuf>,
     /// GPU memory the model may take, in bytes: when set, a model whose
-    /// estimate ([`estimate_gpu_memory`]: weights, plus the KV cache and
+    /// estimate ([`Model::estimate_memory`]: weights, plus the KV cache and
     /// scratch of one session of [`LoadOptions::n_ctx`] positions) exceeds
     /// it is refused with [`Error::OutOfGpuMemory`] before anything is
     /// allocated. `None` = no limit (an allocation the adapter can't make
@@ -84,12 +107,15 @@ pub struct LoadProgress {
 }
 
 /// Where a model's weights live and its steps run.
+// One per model: the variants' sizes don't matter.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     Gpu {
         gpu: Arc<Gpu>,
         kernels: Kernels,
         weights: weights::GpuWeights,
     },
+    Cpu(Arc<CpuBackend>),
 }
 
 struct ModelInner {
@@ -120,26 +146,50 @@ impl Model {
         progress: impl FnMut(LoadProgress),
     ) -> Result<Model, Error> {
         let file = open_model_file(path.as_ref())?;
-        let gpu = Gpu::new(&opts.gpu)?;
-        Self::build(&file, gpu, opts, progress)
+        Self::load_file(file, opts, progress)
     }
 
-    /// Loads a model from a GGUF file held in memory, without copying it:
-    /// the bytes are read while the weights are uploaded and not kept.
+    /// Builds a model from a GGUF file already opened (or held in memory),
+    /// on the device `opts` picks.
+    pub fn load_file(
+        file: GgufFile,
+        opts: &LoadOptions,
+        progress: impl FnMut(LoadProgress),
+    ) -> Result<Model, Error> {
+        match crate::cpu::resolve_device(opts) {
+            Device::Cpu => Self::build_cpu(Arc::new(file), opts, progress),
+            _ => {
+                let gpu = Gpu::new(&opts.gpu)?;
+                Self::build(&file, gpu, opts, progress)
+            }
+        }
+    }
+
+    /// Loads a model from a GGUF file held in memory. On a GPU the bytes
+    /// are read while the weights are uploaded and not kept; the CPU path
+    /// computes from the file's bytes in place, so it keeps a copy.
     pub fn load_from_memory(
         bytes: &[u8],
         opts: &LoadOptions,
         progress: impl FnMut(LoadProgress),
     ) -> Result<Model, Error> {
-        let gpu = Gpu::new(&opts.gpu)?;
-        GgufFile::with_bytes(bytes, |file| Self::build(file, gpu, opts, progress))?
+        match crate::cpu::resolve_device(opts) {
+            Device::Cpu => {
+                let file = GgufFile::from_bytes(bytes.to_vec())?;
+                Self::build_cpu(Arc::new(file), opts, progress)
+            }
+            _ => {
+                let gpu = Gpu::new(&opts.gpu)?;
+                GgufFile::with_bytes(bytes, |file| Self::build(file, gpu, opts, progress))?
+            }
+        }
     }
 
     /// Loads a model from the `len` bytes of `file` at byte `offset` (`None`:
     /// to the end of the file), memory-mapped: a file descriptor an app was
     /// handed (Android's file picker), or a model stored uncompressed inside
-    /// a larger file (an asset in an APK). The file is closed when the
-    /// weights are uploaded.
+    /// a larger file (an asset in an APK). On a GPU the mapping is dropped
+    /// when the weights are uploaded.
     pub fn load_from_file(
         file: std::fs::File,
         offset: u64,
@@ -149,17 +199,26 @@ impl Model {
     ) -> Result<Model, Error> {
         let name = PathBuf::from(format!("model file (from byte {offset})"));
         let file = GgufFile::open_range(&file, offset, len, &name)?;
-        let gpu = Gpu::new(&opts.gpu)?;
-        Self::build(&file, gpu, opts, progress)
+        Self::load_file(file, opts, progress)
     }
 
-    /// What the model at `path` would take on the GPU `opts` picks, with one
-    /// session of `opts.n_ctx` positions, computed from the file's tensor
+    /// What the model at `path` would take on the device `opts` picks, with
+    /// one session of `opts.n_ctx` positions, computed from the file's tensor
     /// table before anything is allocated: its weights exactly as they are
-    /// uploaded, the KV cache, and an upper bound on the scratch buffers.
+    /// uploaded (on the CPU path: as repacked; float weights are read in
+    /// place from the file), the KV cache, and an upper bound on the scratch
+    /// buffers.
     pub fn estimate_memory(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<GpuMemory, Error> {
         let file = open_model_file(path.as_ref())?;
         let config = LlamaConfig::from_gguf(&file)?;
+        if crate::cpu::resolve_device(opts) == Device::Cpu {
+            return Ok(memory::estimate_cpu_memory(
+                &file,
+                &config,
+                opts,
+                DEFAULT_N_BATCH,
+            ));
+        }
         let gpu = Gpu::new(&opts.gpu)?;
         memory::estimate_gpu_memory(&file, &config, &gpu, opts.n_ctx, DEFAULT_N_BATCH)
     }
@@ -176,12 +235,11 @@ impl Model {
         Self::build(file, gpu, opts, progress)
     }
 
-    fn build(
+    /// The parts of a model that don't depend on the device.
+    fn text_side(
         file: &GgufFile,
-        gpu: Arc<Gpu>,
         opts: &LoadOptions,
-        progress: impl FnMut(LoadProgress),
-    ) -> Result<Model, Error> {
+    ) -> Result<(LlamaConfig, Tokenizer, ChatTemplate, String, String, u64), Error> {
         let config = LlamaConfig::from_gguf(file)?;
         let meta = file.metadata();
         let tokenizer = match &opts.tokenizer_json {
@@ -197,6 +255,63 @@ impl Model {
         let piece = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or_default();
         let chat_template =
             ChatTemplate::from_gguf(meta, &piece(tokenizer.bos()), &piece(tokenizer.eos()));
+        let name = meta
+            .opt_str("general.name")?
+            .unwrap_or("unnamed")
+            .to_string();
+        let file_type = dominant_type(file, &config);
+        let weight_bytes = config.weight_bytes(file);
+        Ok((
+            config,
+            tokenizer,
+            chat_template,
+            name,
+            file_type,
+            weight_bytes,
+        ))
+    }
+
+    /// A model on the native CPU path.
+    fn build_cpu(
+        file: Arc<GgufFile>,
+        opts: &LoadOptions,
+        progress: impl FnMut(LoadProgress),
+    ) -> Result<Model, Error> {
+        let (config, tokenizer, chat_template, name, file_type, weight_bytes) =
+            Self::text_side(&file, opts)?;
+        let n_ctx = session_n_ctx(&config, opts.n_ctx);
+        let needed = memory::estimate_cpu_memory(&file, &config, opts, DEFAULT_N_BATCH);
+        if let Some(budget) = opts.gpu_memory_budget
+            && needed.total() > budget
+        {
+            return Err(Error::OutOfGpuMemory {
+                needed,
+                n_ctx,
+                budget: Some(budget),
+            });
+        }
+        let backend = CpuBackend::load(file, &config, &opts.cpu, opts.n_threads, progress)?;
+        Ok(Model {
+            inner: Arc::new(ModelInner {
+                backend: Backend::Cpu(backend),
+                config,
+                tokenizer,
+                chat_template,
+                name,
+                file_type,
+                weight_bytes,
+            }),
+        })
+    }
+
+    fn build(
+        file: &GgufFile,
+        gpu: Arc<Gpu>,
+        opts: &LoadOptions,
+        progress: impl FnMut(LoadProgress),
+    ) -> Result<Model, Error> {
+        let (config, tokenizer, chat_template, name, file_type, weight_bytes) =
+            Self::text_side(file, opts)?;
         // Limits and budget first: nothing is allocated for a model that
         // can't fit.
         let n_ctx = session_n_ctx(&config, opts.n_ctx);
@@ -223,12 +338,6 @@ impl Model {
             });
         }
         let weights = weights?;
-        let weight_bytes = config.weight_bytes(file);
-        let name = meta
-            .opt_str("general.name")?
-            .unwrap_or("unnamed")
-            .to_string();
-        let file_type = dominant_type(file, &config);
         Ok(Model {
             inner: Arc::new(ModelInner {
                 backend: Backend::Gpu {
@@ -281,7 +390,21 @@ impl Model {
     /// The adapter the model runs on and what it offers.
     pub fn device_info(&self) -> DeviceInfo {
         match &self.inner.backend {
+            Backend::Cpu(cpu) => DeviceInfo {
+                path: ComputePath::Cpu {
+                    isa: cpu.isa(),
+                    threads: cpu.threads(),
+                },
+                adapter: crate::cpu::cpu_name(),
+                backend: wgpu::Backend::Noop,
+                device_type: wgpu::DeviceType::Cpu,
+                max_binding_size: u64::MAX,
+                shader_f16: false,
+                subgroups: false,
+                kv_f16: cpu.kv_f16(),
+            },
             Backend::Gpu { gpu, .. } => DeviceInfo {
+                path: ComputePath::Gpu,
                 adapter: gpu.info.name.clone(),
                 backend: gpu.info.backend,
                 device_type: gpu.info.device_type,
@@ -298,6 +421,7 @@ impl Model {
     pub fn gpu(&self) -> Option<&Arc<Gpu>> {
         match &self.inner.backend {
             Backend::Gpu { gpu, .. } => Some(gpu),
+            Backend::Cpu(_) => None,
         }
     }
 
@@ -317,10 +441,13 @@ impl Model {
     }
 
     /// Bytes of GPU memory the uploaded weights take (repacked, with the
-    /// padding of each binding; norms as f32).
+    /// padding of each binding; norms as f32). On the CPU path: the bytes of
+    /// the repacked quantized matrices (float matrices are read in place
+    /// from the file).
     pub fn weight_gpu_bytes(&self) -> u64 {
         match &self.inner.backend {
             Backend::Gpu { weights, .. } => weights.gpu_bytes(),
+            Backend::Cpu(cpu) => cpu.weight_bytes(),
         }
     }
 
@@ -331,10 +458,22 @@ impl Model {
     }
 }
 
+/// Which implementation runs a model's steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ComputePath {
+    /// WGSL kernels on a wgpu adapter.
+    Gpu,
+    /// The native CPU path: kernels for `isa` on `threads` threads.
+    Cpu { isa: Isa, threads: usize },
+}
+
 /// The adapter a model runs on ([`Model::device_info`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceInfo {
-    /// The adapter's name ("llvmpipe (LLVM 15.0.6, 256 bits)").
+    /// GPU (WGSL) or native CPU path.
+    pub path: ComputePath,
+    /// The adapter's name ("llvmpipe (LLVM 15.0.6, 256 bits)"); on the CPU
+    /// path, the CPU's.
     pub adapter: String,
     pub backend: wgpu::Backend,
     /// Discrete, integrated, CPU...
@@ -352,9 +491,15 @@ pub struct DeviceInfo {
 }
 
 impl std::fmt::Display for DeviceInfo {
-    /// "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
+    /// "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)", or on the CPU path
+    /// "AMD EPYC (native CPU: avx512-vnni, 2 threads)".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({:?})", self.adapter, self.backend)
+        match self.path {
+            ComputePath::Gpu => write!(f, "{} ({:?})", self.adapter, self.backend),
+            ComputePath::Cpu { isa, threads } => {
+                write!(f, "{} (native CPU: {isa}, {threads} threads)", self.adapter)
+            }
+        }
     }
 }
 

@@ -22,7 +22,8 @@ impl Context {
     /// Like [`Context::feed`], timing every op: with GPU timestamps where
     /// the adapter has them (one compute pass per op, one submit per step),
     /// else by submitting and waiting for each op on its own (which adds the
-    /// submit latency to every op). Returns the output and the time per kind
+    /// submit latency to every op); on the CPU path, by the wall clock
+    /// between the ops of the step. Returns the output and the time per kind
     /// of op over all steps, in graph order.
     pub fn profile_feed(
         &mut self,
@@ -42,6 +43,19 @@ impl Context {
             let pos0 = self.history.len();
             let (o, step_kinds) = match &mut self.forward {
                 Forward::Gpu(f) => f.profile_step(chunk, pos0, rb)?,
+                Forward::Cpu(f) => {
+                    let (o, laps) = f.profile_step(chunk, pos0, rb)?;
+                    let kinds = laps
+                        .into_iter()
+                        .map(|l| OpTime {
+                            name: l.name,
+                            ops: l.ops,
+                            dispatches: l.ops,
+                            seconds: l.seconds,
+                        })
+                        .collect();
+                    (o, kinds)
+                }
             };
             self.history.extend_from_slice(chunk);
             out = o;

@@ -117,50 +117,134 @@ impl Context {
     /// produced (by a context of the same model shape). Every byte is
     /// checked before anything changes: on error the context is as it was.
     pub fn restore_state(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let mut r = Reader(bytes);
-        if r.take(4)? != MAGIC {
-            return Err(StateError::BadMagic.into());
-        }
-        let version = r.u32()?;
-        if version != VERSION {
-            return Err(StateError::Version(version).into());
-        }
-        let saved = CacheShape {
-            layers: r.u32()? as usize,
-            kv_dim: r.u32()? as usize,
-            bytes_per_position: r.u64()?,
-        };
-        let session = self.forward.cache_shape();
-        if saved != session {
-            return Err(StateError::ShapeMismatch { saved, session }.into());
-        }
-        let len = r.u64()?;
-        if len > self.n_ctx() as u64 {
-            return Err(StateError::TooLong {
-                len,
-                n_ctx: self.n_ctx(),
-            }
-            .into());
-        }
-        let len = len as usize;
-        let history: Vec<u32> = r
-            .take(len * 4)?
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        if let Some(&token) = history.iter().find(|&&t| t as usize >= self.vocab()) {
-            return Err(StateError::BadToken {
-                token,
-                vocab: self.vocab(),
-            }
-            .into());
-        }
-        let cache = r.take(cache_bytes(session, len))?;
-        if !r.0.is_empty() {
-            return Err(StateError::TrailingBytes(r.0.len()).into());
-        }
-        self.forward.write_cache(len, cache);
+        let expected = self.forward.cache_shape();
+        let ParsedState { history, cache } =
+            parse_state(bytes, expected, self.n_ctx(), self.vocab())?;
+        self.forward.write_cache(history.len(), cache);
         self.history = history;
         Ok(())
+    }
+}
+
+/// A saved state, parsed and checked against the session that restores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedState<'a> {
+    /// The token history: at most `n_ctx` ids, each below `vocab`.
+    pub history: Vec<u32>,
+    /// The cache bytes of `history.len()` positions (see the module docs).
+    pub cache: &'a [u8],
+}
+
+/// Parses and checks a state [`Context::save_state`] wrote, for a context
+/// whose cache has shape `expected`, `n_ctx` positions and `vocab` tokens.
+/// Pure (no GPU), so it can be tested on arbitrary bytes.
+pub fn parse_state(
+    bytes: &[u8],
+    expected: CacheShape,
+    n_ctx: usize,
+    vocab: usize,
+) -> Result<ParsedState<'_>, StateError> {
+    let mut r = Reader(bytes);
+    if r.take(4)? != MAGIC {
+        return Err(StateError::BadMagic);
+    }
+    let version = r.u32()?;
+    if version != VERSION {
+        return Err(StateError::Version(version));
+    }
+    let saved = CacheShape {
+        layers: r.u32()? as usize,
+        kv_dim: r.u32()? as usize,
+        bytes_per_position: r.u64()?,
+    };
+    if saved != expected {
+        return Err(StateError::ShapeMismatch {
+            saved,
+            session: expected,
+        });
+    }
+    let len = r.u64()?;
+    if len > n_ctx as u64 {
+        return Err(StateError::TooLong { len, n_ctx });
+    }
+    let len = len as usize;
+    let history: Vec<u32> = r
+        .take(len * 4)?
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if let Some(&token) = history.iter().find(|&&t| t as usize >= vocab) {
+        return Err(StateError::BadToken { token, vocab });
+    }
+    let cache = r.take(cache_bytes(expected, len))?;
+    if !r.0.is_empty() {
+        return Err(StateError::TrailingBytes(r.0.len()));
+    }
+    Ok(ParsedState { history, cache })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHAPE: CacheShape = CacheShape {
+        layers: 2,
+        kv_dim: 4,
+        bytes_per_position: 6,
+    };
+
+    /// A state of `history` for `SHAPE`, its cache bytes counting up.
+    fn state(history: &[u32]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        for v in [VERSION, 2, 4] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&6u64.to_le_bytes());
+        out.extend_from_slice(&(history.len() as u64).to_le_bytes());
+        for t in history {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        out.extend((0..cache_bytes(SHAPE, history.len())).map(|i| i as u8));
+        out
+    }
+
+    #[test]
+    fn a_saved_state_parses_back() {
+        let bytes = state(&[3, 1, 4]);
+        let parsed = parse_state(&bytes, SHAPE, 8, 5).unwrap();
+        assert_eq!(parsed.history, [3, 1, 4]);
+        // 3 positions of 6 bytes, padded to 20, for keys and values of 2 layers.
+        assert_eq!(parsed.cache.len(), 80);
+        assert_eq!(parsed.cache[79], 79);
+        assert!(
+            parse_state(&state(&[]), SHAPE, 0, 1)
+                .unwrap()
+                .history
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn every_mismatch_is_an_error() {
+        let bytes = state(&[3, 1, 4]);
+        let other = CacheShape { kv_dim: 8, ..SHAPE };
+        let longer = [bytes.as_slice(), &[0]].concat();
+        let cases = [
+            parse_state(&bytes[..bytes.len() - 1], SHAPE, 8, 5),
+            parse_state(&longer, SHAPE, 8, 5),
+            parse_state(&bytes, other, 8, 5),
+            parse_state(&bytes, SHAPE, 2, 5),
+            parse_state(&bytes, SHAPE, 8, 4),
+            parse_state(b"RWND", SHAPE, 8, 5),
+            parse_state(b"GGUF\x01\0\0\0", SHAPE, 8, 5),
+        ];
+        let errors = cases.map(|r| r.unwrap_err().to_string());
+        assert!(errors[0].contains("truncated"), "{errors:?}");
+        assert!(errors[1].contains("1 bytes past its end"), "{errors:?}");
+        assert!(errors[2].contains("another model shape"), "{errors:?}");
+        assert!(errors[3].contains("holds 3 positions"), "{errors:?}");
+        assert!(errors[4].contains("token id 4"), "{errors:?}");
+        assert!(errors[5].contains("truncated"), "{errors:?}");
+        assert!(errors[6].contains("bad magic"), "{errors:?}");
     }
 }

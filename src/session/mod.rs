@@ -1,6 +1,6 @@
 //! Sessions: a conversation over a shared model, and the decoding loop that
 //! turns logits into a stream of events, with backtracking (see `generate`
-//! and the README). The session's [`Context`] owns the KV cache and the
+//! and the README). The session's context (`model::Context`) owns the KV cache and the
 //! position; the session decides what to feed and when to roll back.
 
 mod generate;

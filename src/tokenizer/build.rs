@@ -1,7 +1,7 @@
 //! Building the `tokenizers` pipeline (byte-level BPE or SentencePiece-style)
 //! from a [`GgufVocab`], and the byte alphabets both directions use.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tokenizers::SplitDelimiterBehavior;
 use tokenizers::decoders::DecoderWrapper;
@@ -209,12 +209,20 @@ pub(super) fn merges_from_scores(
         ids.get(t)
             .is_some_and(|&id| kinds.get(id as usize) == Some(&TokenKind::Normal))
     };
+    // Both halves of a split must be tokens, so only splits into lengths
+    // some token has are looked up: hashing every prefix and suffix of a
+    // long token would cost the square of its length (a hostile vocabulary
+    // with one 1 MB token would take hours to load).
+    let lengths: HashSet<usize> = pieces.iter().map(String::len).collect();
     let mut ranked: Vec<(f32, u32, usize, &str, usize)> = Vec::new();
     for (i, piece) in pieces.iter().enumerate() {
         if kinds[i] != TokenKind::Normal || ids.get(piece) != Some(&(i as u32)) {
             continue;
         }
         for (at, _) in piece.char_indices().skip(1) {
+            if !lengths.contains(&at) || !lengths.contains(&(piece.len() - at)) {
+                continue;
+            }
             let (a, b) = piece.split_at(at);
             if is_normal(a) && is_normal(b) {
                 ranked.push((scores[i], i as u32, at, piece.as_str(), at));
@@ -291,6 +299,30 @@ mod tests {
         assert_eq!(parse_byte_token("<0x0A"), None);
         assert_eq!(parse_byte_token("<0x123>"), None);
         assert_eq!(parse_byte_token("a"), None);
+    }
+
+    #[test]
+    fn merges_from_scores_of_a_long_token_are_quick() {
+        let long = "ab".repeat(200_000);
+        let pieces: Vec<String> = ["a", "b", "ab", "aba", &long]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let kinds = vec![TokenKind::Normal; pieces.len()];
+        let ids: HashMap<String, u32> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as u32))
+            .collect();
+        let start = std::time::Instant::now();
+        let merges = merges_from_scores(&pieces, &kinds, &ids, &[0.0, 0.0, 3.0, 2.0, 1.0]);
+        // Looking up every split of the 400 KB token took minutes.
+        assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+        let pairs: Vec<(&str, &str)> = merges
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        assert_eq!(pairs, [("a", "b"), ("ab", "a")]);
     }
 
     #[test]

@@ -41,3 +41,63 @@ pub fn read_data(name: impl AsRef<Path>) -> Vec<u8> {
     let path = data_path(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
+
+/// The two paths a model runs on; tests whose claims hold for both run on
+/// each (see [`on_both_paths!`]).
+#[allow(dead_code)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum On {
+    /// WGSL on the default adapter (lavapipe on CI).
+    Gpu,
+    /// The native CPU path on the physical cores, best instruction set.
+    Cpu,
+}
+
+/// Load options forcing `path`, with the KV cache type asked for (`None` =
+/// the path's default).
+#[allow(dead_code)]
+pub fn options_on(path: On, kv_f16: Option<bool>) -> rewind::LoadOptions {
+    rewind::LoadOptions {
+        device: match path {
+            On::Gpu => rewind::Device::Gpu,
+            On::Cpu => rewind::Device::Cpu,
+        },
+        gpu: rewind::GpuOptions {
+            kv_f16,
+            ..rewind::GpuOptions::default()
+        },
+        cpu: rewind::CpuOptions {
+            kv_f16,
+            ..rewind::CpuOptions::default()
+        },
+        ..rewind::LoadOptions::default()
+    }
+}
+
+/// A model from GGUF bytes on `path`.
+#[allow(dead_code)]
+pub fn model_on(path: On, bytes: Vec<u8>, kv_f16: Option<bool>) -> rewind::Model {
+    let file = rewind::gguf::GgufFile::from_bytes(bytes).expect("a valid GGUF");
+    rewind::Model::load_file(file, &options_on(path, kv_f16), |_| {})
+        .unwrap_or_else(|e| panic!("loading on the {path:?} path: {e}"))
+}
+
+/// Declares, for each `fn name(on: On)` listed, the tests `gpu::name`
+/// and `cpu::name` running it on each path.
+#[allow(unused_macros)]
+macro_rules! on_both_paths {
+    ($($name:ident),* $(,)?) => {
+        mod gpu {
+            $(#[test]
+            fn $name() {
+                super::$name($crate::common::On::Gpu)
+            })*
+        }
+        mod cpu {
+            $(#[test]
+            fn $name() {
+                super::$name($crate::common::On::Cpu)
+            })*
+        }
+    };
+}

@@ -3,7 +3,7 @@
 //! WGSL can only load 32-bit words (there are no byte or 16-bit loads), and
 //! ggml blocks are neither 4-byte sized nor aligned (Q8_0 is 34 bytes, Q4_0 18).
 //! So at load time every weight matrix (or each row range of it, see
-//! [`crate::gpu::QMatrix`]) is rewritten into two `u32` arrays, a "struct of
+//! the GPU's `QMatrix`) is rewritten into two `u32` arrays, a "struct of
 //! arrays" instead of ggml's array of structs:
 //!
 //! * `qs`: the quantized values, in **units of 16 bytes** (one `vec4<u32>` in
