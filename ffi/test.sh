@@ -8,11 +8,12 @@
 #    library and the cdylib.
 # 3. C: compiles examples/c/rewind_test.c and examples/c/chat.c with the
 #    system compiler against the static library and include/rewind.h (with
-#    -Wall -Wextra -Werror) and runs them on the demo model, then runs the
-#    test again under valgrind memcheck (--quick: fewer tokens), failing on
-#    any invalid access or a block definitely lost.
+#    -Wall -Wextra -Werror) and runs them on the demo model, the test on
+#    both compute paths (WGSL on the GPU adapter, and the native CPU path),
+#    then again under valgrind memcheck (the GPU path with --quick: fewer
+#    tokens), failing on any invalid access or a block definitely lost.
 # 4. Java: compiles ffi/java/ with javac (-Xlint:all -Werror) and runs its
-#    test through the cdylib, with -Xcheck:jni.
+#    test through the cdylib on both paths, with -Xcheck:jni.
 # 5. Reports the sizes of the libraries (the cdylib stripped).
 # 6. Builds the static library for aarch64-linux-android (with `jni`) and
 #    aarch64-apple-ios (rustup installs the targets; no NDK or Xcode is
@@ -56,26 +57,33 @@ libs=(-ldl -lgcc_s -lutil -lrt -lpthread -lm -lc)
 cflags=(-std=c11 -O1 -g -Wall -Wextra -Werror -Iinclude)
 run cc "${cflags[@]}" examples/c/rewind_test.c "$release/librewind_ffi.a" "${libs[@]}" -o "$out/rewind_test"
 run cc "${cflags[@]}" examples/c/chat.c "$release/librewind_ffi.a" "${libs[@]}" -o "$out/chat"
-run "$out/rewind_test" "$model"
+run "$out/rewind_test" --device gpu "$model"
+run "$out/rewind_test" --device cpu "$model"
 run "$out/chat" "$model" >"$out/chat.txt"
 grep -q '\[erase' "$out/chat.txt" || die "examples/c/chat.c showed no reset: $(cat "$out/chat.txt")"
 
 # LP_NUM_THREADS=0: lavapipe runs on the calling thread (valgrind runs one
 # thread at a time; handing work to lavapipe's threads makes it ~10x slower).
-vg_log="$out/valgrind.log"
-say "+ valgrind $out/rewind_test --quick (log: $vg_log)"
-if ! LP_NUM_THREADS=0 valgrind --error-exitcode=1 --leak-check=full \
-    --errors-for-leak-kinds=definite --suppressions=examples/c/valgrind.supp \
-    "$out/rewind_test" --quick "$model" >"$vg_log" 2>&1; then
-    tail -n 60 "$vg_log" >&2
-    die "valgrind memcheck failed (log: $vg_log)"
-fi
-grep -E 'ERROR SUMMARY|definitely lost|checks passed' "$vg_log" >&2
+memcheck() {
+    local log="$out/valgrind-$1.log"
+    say "+ valgrind $out/rewind_test ${*:2} (log: $log)"
+    if ! LP_NUM_THREADS=0 valgrind --error-exitcode=1 --leak-check=full \
+        --errors-for-leak-kinds=definite --suppressions=examples/c/valgrind.supp \
+        "$out/rewind_test" "${@:2}" "$model" >"$log" 2>&1; then
+        tail -n 60 "$log" >&2
+        die "valgrind memcheck failed (log: $log)"
+    fi
+    grep -E 'ERROR SUMMARY|definitely lost|checks passed' "$log" >&2
+}
+memcheck cpu --device cpu
+memcheck gpu --device gpu --quick
 
 # 4.
 rm -rf "$out/classes"
 run javac -Xlint:all -Werror -d "$out/classes" ffi/java/src/rewind/*.java ffi/java/test/RewindTest.java
-run java -Xcheck:jni -Djava.library.path="$release" -cp "$out/classes" RewindTest "$model"
+for device in gpu cpu; do
+    run java -Xcheck:jni -Djava.library.path="$release" -cp "$out/classes" RewindTest "$model" "$device"
+done
 
 # 5.
 cp "$release/librewind_ffi.so" "$out/librewind_ffi.so"

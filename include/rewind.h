@@ -85,6 +85,11 @@ typedef int32_t rw_power;
 typedef void (*rw_progress_fn)(uint64_t done, uint64_t total, void *user);
 
 /**
+ * Which implementation runs a model.
+ */
+typedef int32_t rw_device;
+
+/**
  * How to load a model. Start from `rw_load_options_default()`.
  */
 typedef struct rw_load_options {
@@ -121,6 +126,14 @@ typedef struct rw_load_options {
      */
     rw_progress_fn progress;
     void *progress_user;
+    /**
+     * `RW_DEVICE_AUTO`, `RW_DEVICE_GPU` or `RW_DEVICE_CPU`.
+     */
+    rw_device device;
+    /**
+     * Threads of the CPU path (0 = the physical cores).
+     */
+    uint32_t n_threads;
 } rw_load_options;
 
 /**
@@ -285,27 +298,30 @@ typedef struct rw_generate_options {
 /**
  * The kind of adapter.
  */
-typedef int32_t rw_device_type;
+typedef int32_t rw_adapter_type;
 
 /**
- * The adapter a model runs on. Owned by the model.
+ * What a model runs on. Owned by the model; fields are only ever added at
+ * the end.
  */
 typedef struct rw_device_info {
     /**
-     * The adapter's name ("llvmpipe (LLVM 15.0.6, 256 bits)").
+     * The adapter's name ("llvmpipe (LLVM 15.0.6, 256 bits)"); on the CPU
+     * path, the CPU's.
      */
     const char *adapter;
     /**
-     * One `RW_BACKEND_*` bit.
+     * One `RW_BACKEND_*` bit; 0 on the CPU path.
      */
     rw_backends backend;
     /**
-     * `RW_DEVICE_*`.
+     * `RW_ADAPTER_*`.
      */
-    rw_device_type device_type;
+    rw_adapter_type adapter_type;
     /**
      * The largest storage binding in bytes: one layer of the KV cache and
-     * each piece of a weight matrix must fit in one.
+     * each piece of a weight matrix must fit in one (`UINT64_MAX` on the
+     * CPU path).
      */
     uint64_t max_binding_size;
     /**
@@ -320,6 +336,20 @@ typedef struct rw_device_info {
      * The KV cache holds f16 (else f32).
      */
     bool kv_f16;
+    /**
+     * `RW_DEVICE_GPU` (WGSL kernels through wgpu) or `RW_DEVICE_CPU` (the
+     * native CPU path).
+     */
+    rw_device device;
+    /**
+     * CPU path: its threads; 0 on the GPU path.
+     */
+    uint32_t cpu_threads;
+    /**
+     * CPU path: the kernels' instruction set ("avx2", "neon-dot"...); ""
+     * on the GPU path.
+     */
+    const char *cpu_isa;
 } rw_device_info;
 
 /**
@@ -562,6 +592,24 @@ typedef void (*rw_log_fn)(rw_log_level level, const char *target, const char *me
 #define RW_POWER_LOW 1
 
 /**
+ * The GPU, unless the best wgpu adapter is a CPU (lavapipe, llvmpipe,
+ * WARP, SwiftShader) or there is none: then the native CPU path, several
+ * times faster than WGSL on a software driver. An adapter named in
+ * `adapter` is always used. The default.
+ */
+#define RW_DEVICE_AUTO 0
+
+/**
+ * The best wgpu adapter, whatever it is (WGSL kernels).
+ */
+#define RW_DEVICE_GPU 1
+
+/**
+ * The native CPU path (SIMD kernels chosen at run time, a thread pool).
+ */
+#define RW_DEVICE_CPU 2
+
+/**
  * The KV cache returns to the checkpoint in O(1); the discarded tokens
  * leave no trace (the default).
  */
@@ -593,18 +641,19 @@ typedef void (*rw_log_fn)(rw_log_level level, const char *target, const char *me
  */
 #define RW_RESET_TOKEN_OFF 3
 
-#define RW_DEVICE_OTHER 0
+#define RW_ADAPTER_OTHER 0
 
-#define RW_DEVICE_INTEGRATED_GPU 1
+#define RW_ADAPTER_INTEGRATED_GPU 1
 
-#define RW_DEVICE_DISCRETE_GPU 2
+#define RW_ADAPTER_DISCRETE_GPU 2
 
-#define RW_DEVICE_VIRTUAL_GPU 3
+#define RW_ADAPTER_VIRTUAL_GPU 3
 
 /**
- * A software rasterizer (Mesa's lavapipe or llvmpipe, WARP...).
+ * A software rasterizer (Mesa's lavapipe or llvmpipe, WARP...), or the
+ * CPU itself on the CPU path.
  */
-#define RW_DEVICE_CPU 4
+#define RW_ADAPTER_CPU 4
 
 /**
  * New visible text: `text` is what to append.

@@ -16,7 +16,8 @@
  *
  * `--quick` (for valgrind, where every token costs a second or two) runs
  * the same checks with fewer tokens: the attacks stop after the reset and a
- * few tokens of the new answer, each policy through one API.
+ * few tokens of the new answer, each policy through one API. `--device gpu`
+ * or `--device cpu` loads every model on that path (default: auto).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -34,6 +35,14 @@
 
 static int checks;
 static int quick; /* --quick: fewer tokens */
+static rw_device device = RW_DEVICE_AUTO; /* --device auto|gpu|cpu */
+
+/* The load options of every model the test loads: the defaults on `device`. */
+static rw_load_options load_options(void) {
+    rw_load_options lo = rw_load_options_default();
+    lo.device = device;
+    return lo;
+}
 
 #define CHECK(cond, ...)                                                                 \
     do {                                                                                 \
@@ -214,7 +223,7 @@ static void hello(rw_model *m, char *out, size_t cap) {
 }
 
 static rw_model *test_loading(const char *path) {
-    rw_load_options lo = rw_load_options_default();
+    rw_load_options lo = load_options();
     CHECK(lo.struct_size == sizeof lo, "the default records the header's size");
     lo.progress = on_progress;
     rw_model *model = NULL;
@@ -222,13 +231,21 @@ static rw_model *test_loading(const char *path) {
     CHECK(progress_calls > 0, "progress reported");
 
     const rw_device_info *d = rw_model_device_info(model);
-    CHECK(d && d->adapter && d->adapter[0], "device info");
-    CHECK(d->backend != 0 && d->max_binding_size > 0, "backend and limits");
-    printf("model %s on %s (backend %u, type %d, max binding %llu, f16 %d, subgroups %d)\n",
-           rw_model_name(model), d->adapter, d->backend, d->device_type,
-           (unsigned long long)d->max_binding_size, d->shader_f16, d->subgroups);
+    CHECK(d && d->adapter && d->adapter[0] && d->max_binding_size > 0, "device info");
+    CHECK(device == RW_DEVICE_AUTO || d->device == device, "runs on the device asked for");
+    if (d->device == RW_DEVICE_GPU) {
+        CHECK(d->backend != 0 && d->cpu_threads == 0 && d->cpu_isa[0] == '\0', "a wgpu backend");
+        printf("model %s on %s (GPU path: backend %u, adapter type %d, max binding %llu, "
+               "f16 %d, subgroups %d)\n",
+               rw_model_name(model), d->adapter, d->backend, d->adapter_type,
+               (unsigned long long)d->max_binding_size, d->shader_f16, d->subgroups);
+    } else {
+        CHECK(d->device == RW_DEVICE_CPU && d->cpu_threads > 0 && d->cpu_isa[0], "CPU path");
+        printf("model %s on %s (CPU path: %s, %u threads)\n", rw_model_name(model), d->adapter,
+               d->cpu_isa, d->cpu_threads);
+    }
     rw_gpu_memory mem;
-    OK(rw_model_estimate_memory(path, NULL, &mem));
+    OK(rw_model_estimate_memory(path, &lo, &mem));
     CHECK(mem.weights > 0 && mem.total == mem.weights + mem.kv_cache + mem.scratch, "estimate");
 
     char want[1024], got[1024];
@@ -252,7 +269,8 @@ static rw_model *test_loading(const char *path) {
     fd = open(tmp, O_RDONLY);
     CHECK(fd >= 0, "open %s", tmp);
     rw_model *from_fd = NULL;
-    OK(rw_model_load_fd(fd, sizeof junk, size, NULL, &from_fd));
+    rw_load_options plain = load_options();
+    OK(rw_model_load_fd(fd, sizeof junk, size, &plain, &from_fd));
     hello(from_fd, got, sizeof got);
     CHECK(strcmp(got, want) == 0, "fd model says %s, path model %s", got, want);
     rw_model_release(from_fd);
@@ -265,7 +283,7 @@ static rw_model *test_loading(const char *path) {
     unlink(tmp);
 
     rw_model *from_memory = NULL;
-    OK(rw_model_load_memory(bytes, size, NULL, &from_memory));
+    OK(rw_model_load_memory(bytes, size, &plain, &from_memory));
     free(bytes); /* read during the load only */
     hello(from_memory, got, sizeof got);
     CHECK(strcmp(got, want) == 0, "memory model says %s, path model %s", got, want);
@@ -487,7 +505,7 @@ static void test_cancel_and_busy(rw_model *m) {
     OK(rw_session_new(m, &so, &s));
     rw_tokens sentence = {NULL, 0};
     OK(rw_model_tokenize(m, "The store opens at 9 am and the sea is blue. ", false, &sentence));
-    size_t n = quick ? 96 : 480;
+    size_t n = quick ? 96 : 960;
     uint32_t *prompt = malloc(n * sizeof *prompt);
     for (size_t i = 0; i < n; i++)
         prompt[i] = sentence.data[i % sentence.len];
@@ -521,7 +539,6 @@ static void test_cancel_and_busy(rw_model *m) {
     FAILS(RW_BUSY, rw_session_generate(s, &p, &one, on_event, &other));
     FAILS(RW_BUSY, rw_session_truncate(s, 0));
     FAILS(RW_BUSY, rw_session_free(s));
-    sleep_s(0.02);
     OK(rw_session_cancel(s));
     pthread_join(worker, NULL);
     OK(busy->status);
@@ -664,10 +681,13 @@ static void test_errors(rw_model *m, const char *path) {
     so.n_batch = 0;
     rw_session *s2 = NULL;
     FAILS(RW_INVALID_ARGUMENT, rw_session_new(m, &so, &s2));
-    rw_load_options lo = rw_load_options_default();
+    rw_load_options lo = load_options();
     lo.power = 42;
     FAILS(RW_INVALID_ARGUMENT, rw_model_load(path, &lo, &bad));
-    lo = rw_load_options_default();
+    lo = load_options();
+    lo.device = 7;
+    FAILS(RW_INVALID_ARGUMENT, rw_model_load(path, &lo, &bad));
+    lo = load_options();
     lo.memory_budget = 1000;
     FAILS(RW_OUT_OF_MEMORY, rw_model_load(path, &lo, &bad));
     rw_session_options tiny = rw_session_options_default();
@@ -700,7 +720,12 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
-        else
+        else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
+            const char *d = argv[++i];
+            device = strcmp(d, "gpu") == 0 ? RW_DEVICE_GPU
+                     : strcmp(d, "cpu") == 0 ? RW_DEVICE_CPU
+                                             : RW_DEVICE_AUTO;
+        } else
             path = argv[i];
     }
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -6,49 +6,56 @@
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::sync::Arc;
 
-use rewind::{LoadOptions, LoadProgress, Message, Model};
+use rewind::{ComputePath, LoadOptions, LoadProgress, Message, Model};
 
 use crate::alloc::{rw_tokens, string_for_caller};
 use crate::call::{Out, arg, call, call_or, opt_str, slice_arg, str_arg};
-use crate::options::{backend_bit, load_options, rw_backends, rw_load_options};
+use crate::options::{
+    RW_DEVICE_CPU, RW_DEVICE_GPU, backend_bit, load_options, rw_backends, rw_device,
+    rw_load_options,
+};
 use crate::status::{Failure, rw_status};
 
 /// A loaded model (opaque).
 pub struct rw_model {
     pub(crate) model: Model,
     info: rw_device_info,
-    /// What `info.adapter` and `rw_model_name` point into.
-    _adapter: CString,
+    /// What `info.adapter` and `info.cpu_isa` point into.
+    _strings: [CString; 2],
     name: CString,
 }
 
 // SAFETY: C shares a model between threads (the header says so). Its raw
-// pointers (`info.adapter`) point into its own `_adapter`, never changed
-// after creation; everything else is `Send + Sync`.
+// pointers (`info.adapter`, `info.cpu_isa`) point into its own `_strings`,
+// never changed after creation; everything else is `Send + Sync`.
 unsafe impl Send for rw_model {}
 unsafe impl Sync for rw_model {}
 
 /// The kind of adapter.
-pub type rw_device_type = i32;
-pub const RW_DEVICE_OTHER: rw_device_type = 0;
-pub const RW_DEVICE_INTEGRATED_GPU: rw_device_type = 1;
-pub const RW_DEVICE_DISCRETE_GPU: rw_device_type = 2;
-pub const RW_DEVICE_VIRTUAL_GPU: rw_device_type = 3;
-/// A software rasterizer (Mesa's lavapipe or llvmpipe, WARP...).
-pub const RW_DEVICE_CPU: rw_device_type = 4;
+pub type rw_adapter_type = i32;
+pub const RW_ADAPTER_OTHER: rw_adapter_type = 0;
+pub const RW_ADAPTER_INTEGRATED_GPU: rw_adapter_type = 1;
+pub const RW_ADAPTER_DISCRETE_GPU: rw_adapter_type = 2;
+pub const RW_ADAPTER_VIRTUAL_GPU: rw_adapter_type = 3;
+/// A software rasterizer (Mesa's lavapipe or llvmpipe, WARP...), or the
+/// CPU itself on the CPU path.
+pub const RW_ADAPTER_CPU: rw_adapter_type = 4;
 
-/// The adapter a model runs on. Owned by the model.
+/// What a model runs on. Owned by the model; fields are only ever added at
+/// the end.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct rw_device_info {
-    /// The adapter's name ("llvmpipe (LLVM 15.0.6, 256 bits)").
+    /// The adapter's name ("llvmpipe (LLVM 15.0.6, 256 bits)"); on the CPU
+    /// path, the CPU's.
     pub adapter: *const c_char,
-    /// One `RW_BACKEND_*` bit.
+    /// One `RW_BACKEND_*` bit; 0 on the CPU path.
     pub backend: rw_backends,
-    /// `RW_DEVICE_*`.
-    pub device_type: rw_device_type,
+    /// `RW_ADAPTER_*`.
+    pub adapter_type: rw_adapter_type,
     /// The largest storage binding in bytes: one layer of the KV cache and
-    /// each piece of a weight matrix must fit in one.
+    /// each piece of a weight matrix must fit in one (`UINT64_MAX` on the
+    /// CPU path).
     pub max_binding_size: u64,
     /// `SHADER_F16` is enabled.
     pub shader_f16: bool,
@@ -56,6 +63,14 @@ pub struct rw_device_info {
     pub subgroups: bool,
     /// The KV cache holds f16 (else f32).
     pub kv_f16: bool,
+    /// `RW_DEVICE_GPU` (WGSL kernels through wgpu) or `RW_DEVICE_CPU` (the
+    /// native CPU path).
+    pub device: rw_device,
+    /// CPU path: its threads; 0 on the GPU path.
+    pub cpu_threads: u32,
+    /// CPU path: the kernels' instruction set ("avx2", "neon-dot"...); ""
+    /// on the GPU path.
+    pub cpu_isa: *const c_char,
 }
 
 /// GPU memory a model needs, in bytes.
@@ -72,40 +87,42 @@ pub struct rw_gpu_memory {
     pub total: u64,
 }
 
-fn device_type(t: wgpu::DeviceType) -> rw_device_type {
+fn adapter_type(t: wgpu::DeviceType) -> rw_adapter_type {
     match t {
-        wgpu::DeviceType::IntegratedGpu => RW_DEVICE_INTEGRATED_GPU,
-        wgpu::DeviceType::DiscreteGpu => RW_DEVICE_DISCRETE_GPU,
-        wgpu::DeviceType::VirtualGpu => RW_DEVICE_VIRTUAL_GPU,
-        wgpu::DeviceType::Cpu => RW_DEVICE_CPU,
-        wgpu::DeviceType::Other => RW_DEVICE_OTHER,
+        wgpu::DeviceType::IntegratedGpu => RW_ADAPTER_INTEGRATED_GPU,
+        wgpu::DeviceType::DiscreteGpu => RW_ADAPTER_DISCRETE_GPU,
+        wgpu::DeviceType::VirtualGpu => RW_ADAPTER_VIRTUAL_GPU,
+        wgpu::DeviceType::Cpu => RW_ADAPTER_CPU,
+        wgpu::DeviceType::Other => RW_ADAPTER_OTHER,
     }
 }
 
 /// Wraps a loaded model in a handle for the caller.
-// SAFETY: `info.adapter` points into `_adapter`, which the same value owns
-// and nothing changes after `new_handle`; the rest (`Model`, `CString`s) is
-// Send + Sync.
-unsafe impl Send for rw_model {}
-unsafe impl Sync for rw_model {}
-
 pub(crate) fn new_handle(model: Model) -> *mut rw_model {
     let d = model.device_info();
-    let adapter = CString::new(d.adapter.replace('\0', " ")).unwrap_or_default();
-    let name = CString::new(model.name().replace('\0', " ")).unwrap_or_default();
+    let c = |s: &str| CString::new(s.replace('\0', " ")).unwrap_or_default();
+    let (device, cpu_threads, isa) = match d.path {
+        ComputePath::Gpu => (RW_DEVICE_GPU, 0, ""),
+        ComputePath::Cpu { isa, threads } => (RW_DEVICE_CPU, threads as u32, isa.name()),
+    };
+    let strings = [c(&d.adapter), c(isa)];
+    let name = c(model.name());
     let info = rw_device_info {
-        adapter: adapter.as_ptr(),
+        adapter: strings[0].as_ptr(),
         backend: backend_bit(d.backend),
-        device_type: device_type(d.device_type),
+        adapter_type: adapter_type(d.device_type),
         max_binding_size: d.max_binding_size,
         shader_f16: d.shader_f16,
         subgroups: d.subgroups,
         kv_f16: d.kv_f16,
+        device,
+        cpu_threads,
+        cpu_isa: strings[1].as_ptr(),
     };
     Arc::into_raw(Arc::new(rw_model {
         model,
         info,
-        _adapter: adapter,
+        _strings: strings,
         name,
     }))
     .cast_mut()

@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_void};
 
 use rewind::{
-    BacktrackOptions, GenerateOptions, GpuOptions, LoadOptions, ResetPolicy, ResetToken,
+    BacktrackOptions, Device, GenerateOptions, GpuOptions, LoadOptions, ResetPolicy, ResetToken,
     SamplerConfig, SessionOptions,
 };
 
@@ -30,6 +30,18 @@ pub type rw_power = i32;
 pub const RW_POWER_HIGH_PERFORMANCE: rw_power = 0;
 /// An integrated GPU before a discrete one (battery life).
 pub const RW_POWER_LOW: rw_power = 1;
+
+/// Which implementation runs a model.
+pub type rw_device = i32;
+/// The GPU, unless the best wgpu adapter is a CPU (lavapipe, llvmpipe,
+/// WARP, SwiftShader) or there is none: then the native CPU path, several
+/// times faster than WGSL on a software driver. An adapter named in
+/// `adapter` is always used. The default.
+pub const RW_DEVICE_AUTO: rw_device = 0;
+/// The best wgpu adapter, whatever it is (WGSL kernels).
+pub const RW_DEVICE_GPU: rw_device = 1;
+/// The native CPU path (SIMD kernels chosen at run time, a thread pool).
+pub const RW_DEVICE_CPU: rw_device = 2;
 
 /// What to do with the discarded text's context on a reset.
 pub type rw_reset_policy = i32;
@@ -78,6 +90,10 @@ pub struct rw_load_options {
     /// Progress of the upload, or NULL.
     pub progress: rw_progress_fn,
     pub progress_user: *mut c_void,
+    /// `RW_DEVICE_AUTO`, `RW_DEVICE_GPU` or `RW_DEVICE_CPU`.
+    pub device: rw_device,
+    /// Threads of the CPU path (0 = the physical cores).
+    pub n_threads: u32,
 }
 
 impl Default for rw_load_options {
@@ -91,6 +107,8 @@ impl Default for rw_load_options {
             adapter: std::ptr::null(),
             progress: None,
             progress_user: std::ptr::null_mut(),
+            device: RW_DEVICE_AUTO,
+            n_threads: 0,
         }
     }
 }
@@ -338,7 +356,15 @@ pub(crate) unsafe fn load_options(
         power_preference,
         ..GpuOptions::default()
     };
+    let device = match o.device {
+        RW_DEVICE_AUTO => Device::Auto,
+        RW_DEVICE_GPU => Device::Gpu,
+        RW_DEVICE_CPU => Device::Cpu,
+        other => return Err(Failure::invalid(format!("unknown device {other}"))),
+    };
     let rust = LoadOptions {
+        device,
+        n_threads: o.n_threads as usize,
         gpu,
         gpu_memory_budget: (o.memory_budget > 0).then_some(o.memory_budget),
         n_ctx: o.n_ctx as usize,

@@ -6,6 +6,8 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
 
+import rewind.Device;
+import rewind.DeviceInfo;
 import rewind.GenerateOptions;
 import rewind.Listener;
 import rewind.LoadOptions;
@@ -24,10 +26,20 @@ import rewind.StopReason;
  * The JVM binding's test, the C test's scenario through JNI (scripts/test.sh
  * compiles it with javac and runs it against the library built for Linux):
  *
- *   java -Djava.library.path=target/release -cp classes RewindTest models/demo-backtrack.gguf
+ *   java -Djava.library.path=target/release -cp classes RewindTest models/demo-backtrack.gguf [gpu|cpu]
+ *
+ * The second argument loads every model on that path (default: auto).
  */
 public final class RewindTest {
     private static int checks;
+    private static Device device = Device.AUTO;
+
+    /** The load options of every model the test loads. */
+    static LoadOptions options() {
+        LoadOptions o = new LoadOptions();
+        o.device = device;
+        return o;
+    }
 
     static void check(boolean ok, String what) {
         checks++;
@@ -103,14 +115,20 @@ public final class RewindTest {
 
     public static void main(String[] args) throws Exception {
         String path = args.length > 0 ? args[0] : "models/demo-backtrack.gguf";
+        if (args.length > 1) {
+            device = Device.valueOf(args[1].toUpperCase());
+        }
         System.out.println("rewind " + rewind.Rewind.version());
-        try (Model model = Model.load(path, new LoadOptions())) {
-            System.out.println("model " + model.name() + " on " + model.deviceInfo());
+        try (Model model = Model.load(path, options())) {
+            DeviceInfo info = model.deviceInfo();
+            System.out.println("model " + model.name() + " on " + info);
+            check(device == Device.AUTO || info.device == device, "on the device asked for");
+            check(info.device == Device.GPU ? info.backend != 0 : info.cpuThreads > 0, "device info");
             check(model.vocabSize() > 0, "vocabulary");
-            long[] mem = Model.estimateMemory(path, null);
+            long[] mem = Model.estimateMemory(path, options());
             check(mem[0] > 0 && mem[3] == mem[0] + mem[1] + mem[2], "memory estimate");
             String want = hello(model);
-            try (Model fromBytes = Model.load(Files.readAllBytes(Paths.get(path)), null)) {
+            try (Model fromBytes = Model.load(Files.readAllBytes(Paths.get(path)), options())) {
                 check(hello(fromBytes).equals(want), "a model loaded from memory answers the same");
             }
 
@@ -203,7 +221,7 @@ public final class RewindTest {
         so.nCtx = 1024;
         so.nBatch = 4;
         int[] sentence = m.tokenize("The store opens at 9 am and the sea is blue. ", false);
-        int[] prompt = new int[480];
+        int[] prompt = new int[960];
         for (int i = 0; i < prompt.length; i++) {
             prompt[i] = sentence[i % sentence.length];
         }
@@ -245,7 +263,6 @@ public final class RewindTest {
             check(seen == Status.BUSY, "a second thread gets BUSY, got " + seen);
             fails(Status.BUSY, () -> s.generate(prompt, one, text -> {}));
             fails(Status.BUSY, () -> s.close());
-            Thread.sleep(50);
             s.cancel();
             worker.join();
             check(failure.get() == null, "the worker didn't fail: " + failure.get());
@@ -268,7 +285,7 @@ public final class RewindTest {
         fails(Status.INVALID_MODEL, () -> Model.load(Arrays.copyOf(bytes, bytes.length / 2), null));
         fails(Status.INVALID_ARGUMENT, () -> Model.load((String) null));
         fails(Status.INVALID_ARGUMENT, () -> Model.load((byte[]) null, null));
-        LoadOptions budget = new LoadOptions();
+        LoadOptions budget = options();
         budget.memoryBudget = 1000;
         fails(Status.OUT_OF_MEMORY, () -> Model.load(path, budget));
         try (Session s = new Session(m)) {

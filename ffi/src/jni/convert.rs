@@ -117,6 +117,9 @@ pub(super) fn load_options(env: &mut Env<'_>, o: &JObject<'_>) -> Result<LoadOpt
             _adapter: None,
         });
     }
+    let device = field!(env, o, "device", "Lrewind/Device;").l()?;
+    raw.device = enum_code(env, device, "LoadOptions.device")?;
+    raw.n_threads = non_negative(field!(env, o, "nThreads", "I").i()?, "LoadOptions.nThreads")?;
     raw.backends = field!(env, o, "backends", "I").i()? as u32;
     let power = field!(env, o, "power", "Lrewind/Power;").l()?;
     raw.power = enum_code(env, power, "LoadOptions.power")?;

@@ -312,18 +312,22 @@ pub extern "system" fn Java_rewind_Native_modelDeviceInfo<'l>(
         // SAFETY: a live model handle; the info is the model's.
         let info = unsafe { rw_model_device_info(model(m)).as_ref() }
             .ok_or(Failed::Status(RW_INVALID_ARGUMENT))?;
-        let adapter = unsafe { std::ffi::CStr::from_ptr(info.adapter) }.to_string_lossy();
-        let adapter = env.new_string(adapter)?;
+        let text = |p| unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy();
+        let adapter = env.new_string(text(info.adapter))?;
+        let isa = env.new_string(text(info.cpu_isa))?;
         Ok(env.new_object(
             jni_str!("rewind/DeviceInfo"),
-            jni_sig!("(Ljava/lang/String;IJZZZ)V"),
+            jni_sig!("(ILjava/lang/String;IJZZZILjava/lang/String;)V"),
             &[
+                JValue::Int(info.device),
                 JValue::Object(&adapter),
                 JValue::Int(info.backend as jint),
                 JValue::Long(info.max_binding_size as jlong),
                 JValue::Bool(info.shader_f16),
                 JValue::Bool(info.subgroups),
                 JValue::Bool(info.kv_f16),
+                JValue::Int(info.cpu_threads as jint),
+                JValue::Object(&isa),
             ],
         )?)
     })

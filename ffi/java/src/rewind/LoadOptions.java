@@ -2,6 +2,11 @@ package rewind;
 
 /** How to load a model; a new instance holds the defaults. */
 public final class LoadOptions {
+    public Device device = Device.AUTO;
+
+    /** Threads of the CPU path (0 = the physical cores). */
+    public int nThreads;
+
     /** Bits of {@link Backends}; 0 = all. */
     public int backends = Backends.ANY;
 
