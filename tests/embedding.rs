@@ -11,7 +11,7 @@ use std::io::Write;
 use rewind::session::{
     CancelFlag, Control, Event, GenerateOptions, Session, SessionOptions, StopReason,
 };
-use rewind::{ErrorKind, LoadOptions, Message, Model, SamplerConfig};
+use rewind::{Device, ErrorKind, LoadOptions, Message, Model, SamplerConfig};
 
 fn demo_path() -> std::path::PathBuf {
     common::crate_root().join("models/demo-backtrack.gguf")
@@ -26,13 +26,7 @@ fn logits(model: &Model) -> Vec<f32> {
 
 #[test]
 fn a_model_loads_the_same_from_a_path_memory_and_a_file_range() {
-    let opts = LoadOptions::default();
-    let want = logits(&Model::load(demo_path(), &opts).unwrap());
-
     let bytes = std::fs::read(demo_path()).unwrap();
-    let from_memory = Model::load_from_memory(&bytes, &opts, |_| {}).unwrap();
-    assert_eq!(logits(&from_memory), want);
-
     // The model inside a larger file, at an offset no page or alignment
     // rule would pick, as in an APK.
     let path = std::env::temp_dir().join(format!("rewind-embedding-{}.bin", std::process::id()));
@@ -44,30 +38,35 @@ fn a_model_loads_the_same_from_a_path_memory_and_a_file_range() {
     drop(f);
     let open = || std::fs::File::open(&path).unwrap();
     let len = Some(bytes.len() as u64);
-    let mut progress = 0;
-    let from_file =
-        Model::load_from_file(open(), offset as u64, len, &opts, |_| progress += 1).unwrap();
-    assert!(progress > 0);
-    assert_eq!(logits(&from_file), want);
 
-    // A range past the end of the file is refused before it is mapped; a
-    // range that isn't the model is not a model.
-    let past = Model::load_from_file(
-        open(),
-        offset as u64,
-        Some(bytes.len() as u64 + 100),
-        &opts,
-        |_| {},
-    );
-    let e = past.err().expect("a range past the end fails");
-    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
-    assert!(e.to_string().contains("past the end"), "{e}");
-    let whole = Model::load_from_file(open(), 0, None, &opts, |_| {});
-    assert_eq!(whole.err().unwrap().kind(), ErrorKind::InvalidModel);
+    for device in [Device::Gpu, Device::Cpu] {
+        let opts = LoadOptions {
+            device,
+            ..LoadOptions::default()
+        };
+        let want = logits(&Model::load(demo_path(), &opts).unwrap());
+        let from_memory = Model::load_from_memory(&bytes, &opts, |_| {}).unwrap();
+        assert_eq!(logits(&from_memory), want, "{device:?}: from memory");
+        let mut progress = 0;
+        let from_file =
+            Model::load_from_file(open(), offset as u64, len, &opts, |_| progress += 1).unwrap();
+        assert!(progress > 0);
+        assert_eq!(logits(&from_file), want, "{device:?}: from a file range");
+
+        // A range past the end of the file is refused before it is mapped;
+        // a range that isn't the model is not a model.
+        let past = Some(bytes.len() as u64 + 100);
+        let e = Model::load_from_file(open(), offset as u64, past, &opts, |_| {})
+            .err()
+            .expect("a range past the end fails");
+        assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+        assert!(e.to_string().contains("past the end"), "{e}");
+        let whole = Model::load_from_file(open(), 0, None, &opts, |_| {});
+        assert_eq!(whole.err().unwrap().kind(), ErrorKind::InvalidModel);
+        let truncated = Model::load_from_memory(&bytes[..bytes.len() / 2], &opts, |_| {});
+        assert_eq!(truncated.err().unwrap().kind(), ErrorKind::InvalidModel);
+    }
     std::fs::remove_file(&path).unwrap();
-
-    let truncated = Model::load_from_memory(&bytes[..bytes.len() / 2], &opts, |_| {});
-    assert_eq!(truncated.err().unwrap().kind(), ErrorKind::InvalidModel);
 }
 
 fn greedy(max_tokens: usize) -> GenerateOptions {
@@ -94,17 +93,20 @@ fn run(s: &mut Session, prompt: &[u32], opts: &GenerateOptions) -> (StopReason, 
 
 #[test]
 fn the_state_size_is_known_before_saving() {
-    let model = Model::load(demo_path(), &LoadOptions::default()).unwrap();
-    let mut s = Session::new(&model, &SessionOptions::default()).unwrap();
-    assert_eq!(s.state_size(), s.save_state().unwrap().len());
-    let prompt = model.chat_tokens(&[Message::user("Hello!")]).unwrap();
-    for n in [1, 3, 8] {
-        run(&mut s, &prompt, &greedy(n));
-        assert_eq!(
-            s.state_size(),
-            s.save_state().unwrap().len(),
-            "after {n} tokens"
-        );
+    for device in [Device::Gpu, Device::Cpu] {
+        let opts = LoadOptions {
+            device,
+            ..LoadOptions::default()
+        };
+        let model = Model::load(demo_path(), &opts).unwrap();
+        let mut s = Session::new(&model, &SessionOptions::default()).unwrap();
+        assert_eq!(s.state_size(), s.save_state().unwrap().len());
+        let prompt = model.chat_tokens(&[Message::user("Hello!")]).unwrap();
+        for n in [1, 3, 8] {
+            run(&mut s, &prompt, &greedy(n));
+            let size = s.save_state().unwrap().len();
+            assert_eq!(s.state_size(), size, "{device:?}, after {n} tokens");
+        }
     }
 }
 
