@@ -178,6 +178,10 @@ fn ctrl_c_stops_the_answer_and_keeps_the_conversation() {
     let mut child = Command::new(chat_bin())
         .args(["-m", model.to_str().unwrap(), "--temp", "0"])
         .args(["-n", "1000000", "--ignore-eos", "--reset-token", "off"])
+        // Room for what is generated before the interrupt lands: the tiny
+        // model decodes 10,000+ tokens/s on the CPU path, and turn 2 needs
+        // turn 1's answer in context.
+        .args(["-c", "65536"])
         .env("NODEVICE_SELECT", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
