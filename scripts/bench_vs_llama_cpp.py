@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """rewind's bench and llama.cpp's on the same model, in one run, with ratios.
 
-    python3 scripts/bench_vs_llama_cpp.py [-m MODEL] [-p 128] [-n 64] [-r 5]
+    python3 scripts/bench_vs_llama_cpp.py [-m MODEL] [-p 128] [-n 64] [-r 5] [-t THREADS]
 
 Runs, one after the other (never at the same time, so they don't share the
 CPU):
 
-1. `examples/bench` (rewind, on the default wgpu adapter, or `--backend`),
-   as JSON;
+1. `examples/bench` (rewind) once per `--rewind-devices` entry: `gpu` (WGSL
+   on the best wgpu adapter, or `--backend`) and `cpu` (the native CPU path
+   with `-t` threads, like llama.cpp), as JSON; with `--measure-bandwidth`
+   the CPU run also measures the memory bandwidth and reports the fraction
+   of the bandwidth bound its decode reaches;
 2. llama.cpp's `llama-bench` when it is on PATH (`--llama-bench` names
    another binary), once per `--llama-backends` entry that the binary
    supports (its `-o json` output);
@@ -38,26 +41,34 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def rewind_rows(args) -> list[dict]:
+def rewind_rows(args, device: str) -> list[dict]:
     cmd = [
         "cargo", "run", "--quiet", "--release", "--example", "bench", "--",
         "-m", str(args.model), "-p", str(args.n_prompt), "-n", str(args.n_gen),
-        "-r", str(args.reps), "--rollback", "0", "--json",
+        "-r", str(args.reps), "--rollback", "0", "--json", "--device", device,
     ]
+    if device == "cpu":
+        cmd += ["--threads", str(args.threads)]
+        if args.measure_bandwidth:
+            cmd += ["--measure-bandwidth"]
     if args.backend:
         cmd += ["--backend", args.backend]
-    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    res = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
+    for line in res.stderr.splitlines():
+        if "bandwidth" in line:
+            print(line, file=sys.stderr)
     rows = []
-    for line in out.splitlines():
+    for line in res.stdout.splitlines():
         if not line.startswith("{"):
             continue
         r = json.loads(line)
         rows.append({
-            "engine": "rewind",
+            "engine": f"rewind ({r.get('path', device)})",
             "backend": r["adapter"],
             "test": r["test"],
             "tps": r["tokens_per_s"],
             "sd": r["stddev"],
+            "bandwidth": r.get("bandwidth_fraction"),
         })
     return rows
 
@@ -152,8 +163,12 @@ def main() -> int:
     ap.add_argument("-p", "--n-prompt", type=int, default=128)
     ap.add_argument("-n", "--n-gen", type=int, default=64)
     ap.add_argument("-r", "--reps", type=int, default=5)
-    ap.add_argument("-t", "--threads", type=int, default=os.cpu_count() or 1, help="llama.cpp CPU threads")
+    ap.add_argument("-t", "--threads", type=int, default=os.cpu_count() or 1,
+                    help="CPU threads of llama.cpp and of rewind's CPU path")
     ap.add_argument("--backend", help="rewind's wgpu backend (vulkan, metal, dx12, gl)")
+    ap.add_argument("--rewind-devices", default="gpu,cpu", help="rewind runs: gpu and/or cpu")
+    ap.add_argument("--measure-bandwidth", action="store_true",
+                    help="measure the memory bandwidth in rewind's CPU run and print the fraction of the bound")
     ap.add_argument("--llama-bench", default=shutil.which("llama-bench"), help="llama-bench binary")
     ap.add_argument("--llama-backends", default="cpu,gpu", help="llama-bench runs: cpu and/or gpu")
     args = ap.parse_args()
@@ -161,24 +176,29 @@ def main() -> int:
         print(f"error: model file {args.model} not found (models/fetch.sh fetches SmolLM2)", file=sys.stderr)
         return 1
 
-    rows = rewind_rows(args)
+    rows = []
+    for device in args.rewind_devices.split(","):
+        rows += rewind_rows(args, device)
     if args.llama_bench:
         rows += llama_bench_rows(args.llama_bench, args)
     else:
         rows += llama_cpp_python_rows(args)
 
     print(f"\nmodel: {args.model.name}, {args.reps} repetitions\n")
-    print("| engine | backend | test | t/s |")
-    print("| --- | --- | --- | ---: |")
+    print("| engine | backend | test | t/s | of bandwidth bound |")
+    print("| --- | --- | --- | ---: | ---: |")
     for r in rows:
-        print(f"| {r['engine']} | {r['backend']} | {r['test']} | {r['tps']:.2f} ± {r['sd']:.2f} |")
-    ours = {r["test"]: r["tps"] for r in rows if r["engine"] == "rewind"}
-    others = [r for r in rows if r["engine"] != "rewind" and r["test"] in ours]
-    if others:
-        print("\n| rewind vs | test | ratio |")
-        print("| --- | --- | ---: |")
-        for r in others:
-            print(f"| {r['engine']} {r['backend']} | {r['test']} | {ours[r['test']] / r['tps']:.2f}x |")
+        bw = f"{100 * r['bandwidth']:.1f}%" if r.get("bandwidth") is not None and r["test"].startswith("tg") else ""
+        print(f"| {r['engine']} | {r['backend']} | {r['test']} | {r['tps']:.2f} ± {r['sd']:.2f} | {bw} |")
+    ours = [r for r in rows if r["engine"].startswith("rewind")]
+    others = [r for r in rows if not r["engine"].startswith("rewind")]
+    if ours and others:
+        print("\n| rewind | vs | test | ratio |")
+        print("| --- | --- | --- | ---: |")
+        for o in ours:
+            for r in others:
+                if r["test"] == o["test"]:
+                    print(f"| {o['engine']} | {r['engine']} {r['backend']} | {r['test']} | {o['tps'] / r['tps']:.2f}x |")
     return 0
 
 

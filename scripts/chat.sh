@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Chat with a model: `scripts/chat.sh [chat flags]` (see `--help`).
 #
-# On Linux, installs Mesa's Vulkan drivers when no Vulkan driver is present
-# (so a machine without a GPU runs on lavapipe, the CPU), fetches
-# SmolLM2-135M-Instruct (models/fetch.sh) when -m/--model names it (the
-# default model, models/demo-backtrack.gguf, is in the repository), builds the
-# chat example in release mode and runs it with the given flags.
+# Fetches SmolLM2-135M-Instruct (models/fetch.sh) when -m/--model names it
+# (the default model, models/demo-backtrack.gguf, is in the repository),
+# builds the chat example in release mode and runs it with the given flags.
+# It runs on the GPU when wgpu finds one (Vulkan, Metal, DX12, GL), and on
+# the native CPU path otherwise, which needs no driver: on a machine without
+# a GPU nothing is installed (a software Vulkan driver such as lavapipe, if
+# present, is a CPU adapter, and the CPU path is the faster one there). The
+# chat prints which path runs.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,10 +19,8 @@ tool=chat.sh
 . "$root/scripts/lib.sh"
 
 ensure_cargo
-if [ "$(uname -s)" = Linux ]; then
-    ensure_gpu_stack
-    export NODEVICE_SELECT=1
-fi
+# Silences Mesa's device-select layer where it is installed.
+export NODEVICE_SELECT=1
 needs_smollm2=0
 prev=
 for arg in "$@"; do

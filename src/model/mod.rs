@@ -281,15 +281,7 @@ impl Model {
             Self::text_side(&file, opts)?;
         let n_ctx = session_n_ctx(&config, opts.n_ctx);
         let needed = memory::estimate_cpu_memory(&file, &config, opts, DEFAULT_N_BATCH);
-        if let Some(budget) = opts.gpu_memory_budget
-            && needed.total() > budget
-        {
-            return Err(Error::OutOfGpuMemory {
-                needed,
-                n_ctx,
-                budget: Some(budget),
-            });
-        }
+        check_budget(needed, n_ctx, opts)?;
         let backend = CpuBackend::load(file, &config, &opts.cpu, opts.n_threads, progress)?;
         Ok(Model {
             inner: Arc::new(ModelInner {
@@ -316,15 +308,7 @@ impl Model {
         // can't fit.
         let n_ctx = session_n_ctx(&config, opts.n_ctx);
         let needed = memory::estimate_gpu_memory(file, &config, &gpu, n_ctx, DEFAULT_N_BATCH)?;
-        if let Some(budget) = opts.gpu_memory_budget
-            && needed.total() > budget
-        {
-            return Err(Error::OutOfGpuMemory {
-                needed,
-                n_ctx,
-                budget: Some(budget),
-            });
-        }
+        check_budget(needed, n_ctx, opts)?;
         let kernels = Kernels::new(&gpu)?;
         // An allocation the adapter can't make is reported to this scope
         // (validation errors still go to the inner scopes of the upload).
@@ -500,6 +484,19 @@ impl std::fmt::Display for DeviceInfo {
                 write!(f, "{} (native CPU: {isa}, {threads} threads)", self.adapter)
             }
         }
+    }
+}
+
+/// Refuses a model whose estimate is over the caller's memory budget,
+/// before anything is allocated.
+fn check_budget(needed: GpuMemory, n_ctx: usize, opts: &LoadOptions) -> Result<(), Error> {
+    match opts.gpu_memory_budget {
+        Some(budget) if needed.total() > budget => Err(Error::OutOfGpuMemory {
+            needed,
+            n_ctx,
+            budget: Some(budget),
+        }),
+        _ => Ok(()),
     }
 }
 
