@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use rewind::gpu::GpuOptions;
-use rewind::model::synth::{SynthSpec, synth_llama};
+use rewind::model::synth::{SynthSpec, readable_by_llama_cpp, synth_llama};
 use rewind::model::{LoadOptions, Model, OpTime, Readback};
 use rewind::quant::GgmlType;
 use rewind::session::{
@@ -174,7 +174,8 @@ fn synth_spec(shape: &str, ty: GgmlType, seed: u64) -> anyhow::Result<SynthSpec>
 }
 
 /// Writes the synthetic model to the temp directory once (kept for later
-/// runs) and returns its path.
+/// runs; llama.cpp reads it too, for scripts/bench_vs_llama_cpp.py) and
+/// returns its path.
 fn synth_file(shape: &str, ty: &str, seed: u64) -> anyhow::Result<PathBuf> {
     let ty = (0..64)
         .filter_map(GgmlType::from_id)
@@ -186,7 +187,9 @@ fn synth_file(shape: &str, ty: &str, seed: u64) -> anyhow::Result<PathBuf> {
         eprintln!("writing {} ...", path.display());
         let t = Instant::now();
         let tmp = path.with_extension("partial");
-        synth_llama(&spec)?.write_file(&tmp)?;
+        let mut w = synth_llama(&spec)?;
+        readable_by_llama_cpp(&mut w);
+        w.write_file(&tmp)?;
         std::fs::rename(&tmp, &path)?;
         eprintln!("synthesized in {:.1} s", t.elapsed().as_secs_f64());
     }

@@ -10,8 +10,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use rewind::gguf::Value;
-use rewind::model::synth::{SynthSpec, synth_llama};
+use rewind::model::synth::{SynthSpec, readable_by_llama_cpp, synth_llama};
 use rewind::quant::GgmlType;
 
 #[derive(Parser, Debug)]
@@ -61,15 +60,7 @@ fn main() -> anyhow::Result<()> {
         ..SynthSpec::tiny(ty, a.seed)
     };
     let mut w = synth_llama(&spec)?;
-    // For llama.cpp: it knows GPT-2's pre-tokenizer as "gpt-2" (rewind takes
-    // both names), and wants `tokenizer.ggml.merges` to be an array of
-    // strings, while an empty array is written as one of u8: one merge (of
-    // two byte tokens whose result isn't a token, so rewind drops it) does.
-    w.add_metadata("tokenizer.ggml.pre", Value::String("gpt-2".into()));
-    w.add_metadata(
-        "tokenizer.ggml.merges",
-        Value::Array(vec![Value::String("\u{120} \u{120}".into())]),
-    );
+    readable_by_llama_cpp(&mut w);
     w.write_file(&a.output)?;
     eprintln!("wrote {}", a.output.display());
     Ok(())

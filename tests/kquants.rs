@@ -18,10 +18,10 @@
 
 use std::sync::Arc;
 
-use rewind::gguf::{GgufFile, GgufWriter, Value};
+use rewind::gguf::{GgufFile, GgufWriter};
 use rewind::gpu::{Gpu, GpuOptions, GpuTuning, Kernels, QMatrix, Step, StepParams, Tensor};
 use rewind::model::reference::ReferenceModel;
-use rewind::model::synth::{SynthSpec, synth_llama};
+use rewind::model::synth::{SynthSpec, readable_by_llama_cpp, synth_llama};
 use rewind::model::{ConfigError, LlamaConfig, LoadOptions, Model, Readback, StepOutput};
 use rewind::quant::{GgmlType, SUPPORTED, dequantize_to_vec};
 use rewind::session::{Session, SessionOptions};
@@ -457,12 +457,7 @@ fn synth_kquants_f16(doc: &serde_json::Value) -> GgufWriter {
         ..SynthSpec::tiny(GgmlType::F16, doc["seed"].as_u64().unwrap())
     };
     let mut w = synth_llama(&spec).unwrap();
-    // What examples/synth_model.rs adds for llama.cpp.
-    w.add_metadata("tokenizer.ggml.pre", Value::String("gpt-2".into()));
-    w.add_metadata(
-        "tokenizer.ggml.merges",
-        Value::Array(vec![Value::String("\u{120} \u{120}".into())]),
-    );
+    readable_by_llama_cpp(&mut w);
     w
 }
 

@@ -100,7 +100,7 @@ impl CpuForward {
             c: c.clone(),
             n_batch,
             all_logits,
-            kv: CpuKv::new(c.n_layer, n_ctx, c.kv_dim(), backend.kv_f16)?,
+            kv: CpuKv::new(c.n_layer, n_ctx, c.kv_dim(), c.head_dim, backend.kv_f16)?,
             s,
             clock: Clock::default(),
         })
@@ -204,14 +204,16 @@ impl CpuForward {
             }
             clock.lap("rope+kv");
             let (kc, vc) = kv.layer(l);
+            let kv = &*kv;
             let qkv = &s.qkv;
             for_chunks(&mut s.att[..n * q_dim], group * hd, |i, out| {
                 let (t, kvh) = (i / c.n_head_kv, i % c.n_head_kv);
                 let q = &qkv[t * qkv_w + kvh * group * hd..][..group * hd];
+                let (offset, stride) = kv.head_rows(kvh);
                 let shape = AttnShape {
                     head_dim: hd,
-                    kv_dim,
-                    kv_off: kvh * hd,
+                    stride,
+                    offset,
                     n_pos: pos0 + t + 1,
                     scale,
                 };

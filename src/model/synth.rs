@@ -117,6 +117,19 @@ impl SplitMix64 {
     }
 }
 
+/// Makes a synthetic model's tokenizer keys loadable by llama.cpp too: it
+/// knows GPT-2's pre-tokenizer as "gpt-2" (rewind takes both names) and
+/// wants `tokenizer.ggml.merges` to be an array of strings, while an empty
+/// array is written as one of u8: one merge (of two byte tokens whose result
+/// isn't a token, so rewind drops it) does.
+pub fn readable_by_llama_cpp(w: &mut GgufWriter) {
+    w.add_metadata("tokenizer.ggml.pre", Value::String("gpt-2".into()));
+    w.add_metadata(
+        "tokenizer.ggml.merges",
+        Value::Array(vec![Value::String("\u{120} \u{120}".into())]),
+    );
+}
+
 /// Writes a random model of `spec` with a byte-level vocabulary.
 pub fn synth_llama(spec: &SynthSpec) -> Result<GgufWriter, SynthError> {
     let s = spec;

@@ -15,7 +15,8 @@ const HEADS: usize = 8;
 /// The largest head the kernel takes (`LlamaConfig` checks the model's).
 pub(crate) const MAX_HEAD_DIM: usize = 1024;
 
-/// A layer's keys or values: `[pos][kv_dim]`, f16 or f32, little-endian.
+/// A layer's keys or values, f16 or f32, little-endian; where a head's
+/// rows are is [`AttnShape`]'s.
 #[derive(Clone, Copy)]
 pub(crate) struct KvView<'a> {
     pub bytes: &'a [u8],
@@ -58,9 +59,10 @@ impl KvView<'_> {
 #[derive(Clone, Copy)]
 pub(crate) struct AttnShape {
     pub head_dim: usize,
-    pub kv_dim: usize,
-    /// The KV head's offset in a cache row.
-    pub kv_off: usize,
+    /// Elements from one position's row of the KV head to the next.
+    pub stride: usize,
+    /// The KV head's first element (position 0).
+    pub offset: usize,
     /// Positions attended to.
     pub n_pos: usize,
     pub scale: f32,
@@ -142,7 +144,7 @@ unsafe fn attend_heads<S: Simd>(q: &[f32], k: KvView, v: KvView, s: AttnShape, o
         let np = CHUNK.min(s.n_pos - p0);
         for j in 0..np {
             // SAFETY: the caller runs this inside a function compiled for `S`.
-            unsafe { k.row::<S>((p0 + j) * s.kv_dim + s.kv_off, row) };
+            unsafe { k.row::<S>((p0 + j) * s.stride + s.offset, row) };
             for (h, sc) in scores.iter_mut().enumerate().take(heads) {
                 // SAFETY: as above.
                 sc[j] = unsafe { dot::<S>(&q[h * hd..(h + 1) * hd], row) } * s.scale;
@@ -170,7 +172,7 @@ unsafe fn attend_heads<S: Simd>(q: &[f32], k: KvView, v: KvView, s: AttnShape, o
         }
         for j in 0..np {
             // SAFETY: the caller runs this inside a function compiled for `S`.
-            unsafe { v.row::<S>((p0 + j) * s.kv_dim + s.kv_off, row) };
+            unsafe { v.row::<S>((p0 + j) * s.stride + s.offset, row) };
             for (sc, o) in scores.iter().zip(out.chunks_exact_mut(hd)) {
                 // SAFETY: as above.
                 unsafe { axpy::<S>(sc[j], row, o) };

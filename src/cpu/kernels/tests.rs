@@ -210,8 +210,8 @@ fn attention_matches_a_naive_softmax_on_every_isa() {
                 for isa in Isa::available() {
                     let shape = AttnShape {
                         head_dim: hd,
-                        kv_dim,
-                        kv_off: kvh * hd,
+                        stride: kv_dim,
+                        offset: kvh * hd,
                         n_pos,
                         scale,
                     };
