@@ -79,8 +79,8 @@ struct Args {
     batch: usize,
     /// Where the steps run: auto (the CPU path when the best adapter is a
     /// CPU), gpu (WGSL on the best adapter) or cpu (the native CPU path).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]
-    device: String,
+    #[arg(long, default_value = "auto")]
+    device: Device,
     /// Threads of the CPU path (0 = the physical cores).
     #[arg(short = 't', long, default_value_t = 0)]
     threads: usize,
@@ -425,11 +425,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         Some("f32") => Some(false),
         Some(other) => anyhow::bail!("unknown --kv `{other}` (f16, f32)"),
     };
-    let device = match args.device.as_str() {
-        "gpu" => Device::Gpu,
-        "cpu" => Device::Cpu,
-        _ => Device::Auto,
-    };
+    let device = args.device;
     let isa = match &args.isa {
         None => None,
         Some(name) => Some(Isa::by_name(name).ok_or_else(|| {

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::{Arc, Mutex};
 
 use rewind::{
-    BacktrackOptions, CancelFlag, Control, Event, GenerateOptions, GpuOptions, LoadOptions,
+    BacktrackOptions, CancelFlag, Control, Device, Event, GenerateOptions, GpuOptions, LoadOptions,
     Message, Model, ResetPolicy, ResetToken, SamplerConfig, Session, SessionOptions, Stats,
     StopReason,
 };
@@ -54,6 +54,10 @@ struct Args {
     /// Context size in tokens (0 = the model's, capped at 4096).
     #[arg(short = 'c', long = "ctx-size", default_value_t = 0)]
     ctx_size: usize,
+    /// Where the steps run: auto (the native CPU path when the best adapter
+    /// is a CPU), gpu (WGSL on the best adapter) or cpu (the native CPU path).
+    #[arg(long, default_value = "auto")]
+    device: Device,
     /// Stop before this string (repeatable).
     #[arg(long)]
     stop: Vec<String>,
@@ -174,6 +178,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             ..GpuOptions::default()
         },
         n_ctx: args.ctx_size,
+        device: args.device,
         ..LoadOptions::default()
     };
     let bar = ProgressBar::new(0).with_style(

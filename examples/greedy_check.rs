@@ -37,10 +37,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use rewind::CpuOptions;
 use rewind::gguf::GgufFile;
 use rewind::gpu::GpuOptions;
 use rewind::model::reference::ReferenceModel;
-use rewind::model::{LoadOptions, Model, Readback, StepOutput};
+use rewind::model::{Device, LoadOptions, Model, Readback, StepOutput};
 use rewind::session::{Session, SessionOptions};
 use serde_json::Value;
 
@@ -60,6 +61,10 @@ struct Args {
     /// 8-bit activation rounding moves its logits by about this much).
     #[arg(long, default_value_t = 0.25)]
     near_tie: f32,
+    /// Where the steps run: auto (the native CPU path when the best adapter
+    /// is a CPU), gpu (WGSL on the best adapter) or cpu (the native CPU path).
+    #[arg(long, default_value = "auto")]
+    device: Device,
     /// Compare the logits at every position of fixed prompts instead.
     #[arg(long)]
     positions: bool,
@@ -176,7 +181,11 @@ fn main() -> ExitCode {
 fn greedy(args: &Args) -> anyhow::Result<bool> {
     let doc: Value = serde_json::from_slice(&std::fs::read(&args.reference)?)?;
     let runs = parse_runs(&doc, &args.runs)?;
-    let model = Model::load(&args.model, &LoadOptions::default())?;
+    let opts = LoadOptions {
+        device: args.device,
+        ..LoadOptions::default()
+    };
+    let model = Model::load(&args.model, &opts)?;
     let eog = model.tokenizer().eog_tokens().to_vec();
     let mut s = Session::new(&model, &SessionOptions::default())?;
     let (mut steps, mut compared, mut flips, mut max_diff) = (0usize, 0usize, 0usize, 0f32);
@@ -284,7 +293,11 @@ fn positions(args: &Args) -> anyhow::Result<bool> {
         n_batch: 64,
         all_logits: true,
     };
-    let model = Model::load(&args.model, &LoadOptions::default())?;
+    let load_opts = LoadOptions {
+        device: args.device,
+        ..LoadOptions::default()
+    };
+    let model = Model::load(&args.model, &load_opts)?;
     let vocab = model.config().vocab_size;
     let mut s = Session::new(&model, &opts)?;
     // The CPU reference keeps its KV cache in f32: so does the GPU forward
@@ -294,7 +307,12 @@ fn positions(args: &Args) -> anyhow::Result<bool> {
     if args.cpu_reference {
         let reference = ReferenceModel::load(&GgufFile::open(&args.model)?)?;
         let load = LoadOptions {
+            device: args.device,
             gpu: GpuOptions {
+                kv_f16: Some(false),
+                ..Default::default()
+            },
+            cpu: CpuOptions {
                 kv_f16: Some(false),
                 ..Default::default()
             },

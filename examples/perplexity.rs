@@ -16,7 +16,7 @@ use rewind::eval::perplexity::{perplexity, perplexity_reference, scored_per_chun
 use rewind::gguf::GgufFile;
 use rewind::gpu::GpuOptions;
 use rewind::model::reference::ReferenceModel;
-use rewind::model::{LoadOptions, Model};
+use rewind::model::{Device, LoadOptions, Model};
 
 #[derive(Parser, Debug)]
 #[command(about = "Perplexity of a GGUF model over a text file, like llama-perplexity")]
@@ -36,11 +36,15 @@ struct Args {
     /// Backend: vulkan, metal, dx12, gl (default: the best available).
     #[arg(long)]
     backend: Option<String>,
+    /// Where the steps run: auto (the native CPU path when the best adapter
+    /// is a CPU), gpu (WGSL on the best adapter) or cpu (the native CPU path).
+    #[arg(long, default_value = "auto")]
+    device: Device,
     /// Print one JSON object with the results instead of text.
     #[arg(long)]
     json: bool,
-    /// Compute with the naive f32 CPU forward instead of the GPU (slow; it
-    /// checks the GPU's figure on real files).
+    /// Compute with the naive f32 CPU forward instead (slow; it checks
+    /// rewind's figure on real files).
     #[arg(long)]
     cpu_reference: bool,
 }
@@ -78,6 +82,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             backends: args.backend.as_deref().map(parse_backend).transpose()?,
             ..GpuOptions::default()
         },
+        device: args.device,
         ..LoadOptions::default()
     };
     let model = Model::load(&args.model, &opts)?;

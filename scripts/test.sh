@@ -77,5 +77,6 @@ if ! python3 -c 'import llama_cpp, gguf' >/dev/null 2>&1; then
     exit 0
 fi
 run python3 scripts/make_variants.py Q8_0 Q4_K_M Q6_K
-run python3 scripts/variants.py --greedy --only Q4_1,Q8_0,Q4_K_M,Q6_K
+run python3 scripts/variants.py --device gpu --greedy --only Q4_1,Q8_0,Q4_K_M,Q6_K
+run python3 scripts/variants.py --device cpu --greedy --only Q4_1,Q8_0,Q4_K_M,Q6_K
 run python3 scripts/synth_kquants.py

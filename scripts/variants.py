@@ -10,7 +10,10 @@ tests/data/perplexity.json (llama-perplexity itself) and
 tests/data/perplexity_llama_cpp.json (scripts/llama_cpp_perplexity.py).
 Usage, from anywhere:
 
-    python3 scripts/variants.py [--ctx 128] [--cpu-reference] [--greedy] [--only Q8_0,Q6_K] [-- extra args for the example]
+    python3 scripts/variants.py [--device gpu|cpu] [--ctx 128] [--cpu-reference] [--greedy] [--only Q8_0,Q6_K] [-- extra args for the example]
+
+`--device` picks rewind's path: `gpu` (the default: WGSL on the best
+adapter, lavapipe where there is no GPU) or `cpu` (the native CPU path).
 
 Prints a Markdown table: type, file size, the tensor types in the file,
 rewind's perplexity, with `--cpu-reference` also that of rewind's naive f32
@@ -39,7 +42,8 @@ rewind's GPU picks (then the difference is llama.cpp's rounding).
 
 Exits non-zero when a variant fails to run, when a greedy check fails, when the GPU and the CPU
 reference differ by more than 0.1% (both compute in f32 from the same
-dequantized weights), or when rewind is more than 2.5% from llama.cpp.
+dequantized weights; 1% for the native CPU path, which rounds activations to
+8 bits), or when rewind is more than 2.5% from llama.cpp.
 llama.cpp isn't exact: its CPU backend quantizes activations to 8 bits
 (Q8_0/Q8_K) before quantized mat-muls, and its figure moves by up to 1.3%
 between its own flash-attention settings on these files; the largest gaps
@@ -57,6 +61,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREFIX = "SmolLM2-135M-Instruct."
 LLAMA_TOLERANCE = 0.025
 REFERENCE_TOLERANCE = 0.001
+# The native CPU path rounds activations to 8 bits before quantized mat-muls,
+# as llama.cpp does, but not the same way (f32 block scales where llama.cpp's
+# are f16, other summation orders): against the exact f32 forward its
+# perplexity moves like llama.cpp's, and against llama.cpp the two roundings
+# add up, so a top-two gap up to 0.5 is a near tie (tests/smollm2.rs has the
+# same bounds and the measurements behind them).
+CPU_REFERENCE_TOLERANCE = 0.01
+NEAR_TIE = {"gpu": "0.25", "cpu": "0.5"}
 
 
 def tensor_types(path):
@@ -81,6 +93,10 @@ def main(argv):
     if "--ctx" in own:
         n_ctx = own[own.index("--ctx") + 1]
     cpu_reference = "--cpu-reference" in own
+    device = own[own.index("--device") + 1] if "--device" in own else "gpu"
+    if device not in NEAR_TIE:
+        print(f"unknown --device {device} (gpu, cpu)", file=sys.stderr)
+        return 1
     greedy = "--greedy" in own
     only = own[own.index("--only") + 1].split(",") if "--only" in own else None
     made = os.path.join(ROOT, "models", ".cache", "greedy_llama_cpp.json")
@@ -111,7 +127,7 @@ def main(argv):
     rows, failed = [], False
     def ppl(path, *flags):
         r = subprocess.run(
-            [exe, "-m", path, "-f", text, "-c", n_ctx, "--json", *flags, *extra],
+            [exe, "-m", path, "-f", text, "-c", n_ctx, "--json", "--device", device, *flags, *extra],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -139,7 +155,8 @@ def main(argv):
         cpu_cell = "—"
         if cpu is not None:
             cpu_cell = f"{cpu:.4f}"
-            failed |= abs(got - cpu) / cpu > REFERENCE_TOLERANCE
+            tolerance = REFERENCE_TOLERANCE if device == "gpu" else CPU_REFERENCE_TOLERANCE
+            failed |= abs(got - cpu) / cpu > tolerance
         greedy_cell = ""
         reference = made if os.path.isfile(made) else kept.get(t)
         if greedy and reference is None:
@@ -147,7 +164,8 @@ def main(argv):
             failed = True
         elif greedy:
             r = subprocess.run(
-                [greedy_exe, "-m", path, "--reference", reference, "--runs", t, "--cpu-reference"],
+                [greedy_exe, "-m", path, "--reference", reference, "--runs", t, "--cpu-reference",
+                 "--device", device, "--near-tie", NEAR_TIE[device]],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
@@ -174,7 +192,7 @@ def main(argv):
             f"{ref if ref is not None else '—'} | {off if off is not None else '—'} | {diff} |{greedy_cell}"
         )
         print(rows[-1], file=sys.stderr, flush=True)
-    print(f"Perplexity at n_ctx {n_ctx} over tests/data/perplexity-text.txt\n")
+    print(f"Perplexity at n_ctx {n_ctx} over tests/data/perplexity-text.txt, rewind's {device} path\n")
     head = (
         "| variant | file | tensor types | rewind | rewind, f32 CPU reference | llama.cpp | "
         "llama.cpp, no flash attn | rewind − llama.cpp |"

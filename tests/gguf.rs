@@ -400,6 +400,9 @@ fn open_reads_a_file_from_disk_through_the_mmap() {
         // A view into the mapping, not a copy.
         let start = (f.data_offset() + t.offset) as usize;
         assert_eq!(f.tensor_data(t).as_ptr(), f.as_bytes()[start..].as_ptr());
+        // Released pages come back from the file, unchanged.
+        f.release_tensor_pages(t);
+        assert_eq!(f.tensor_data(t), reference.tensor_data(t));
     }
     assert_eq!(
         f.metadata().get_str("general.architecture").unwrap(),

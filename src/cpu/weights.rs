@@ -55,6 +55,11 @@ impl CpuWeights {
         let mut matrix = |name: &str| -> Result<Vec<Matrix>, Error> {
             let t = file.require_tensor(name)?;
             let m = pool.install(|| Matrix::new(&file, t))?;
+            if m.owned_bytes() > 0 {
+                // A repacked copy now: the file's pages needn't stay
+                // resident beside it.
+                file.release_tensor_pages(t);
+            }
             done += t.n_bytes;
             progress(LoadProgress { done, total });
             Ok(vec![m])

@@ -306,6 +306,31 @@ impl GgufFile {
         Self::from_storage(Bytes::Mapped(map))
     }
 
+    /// Lets the OS drop the pages of tensor `t` of a memory-mapped file from
+    /// this process's memory (a no-op for files held in memory): for a
+    /// tensor the model has copied (the CPU path's repacked matrices), so
+    /// its bytes don't count twice. Should they be read again, they come
+    /// back from the file.
+    pub fn release_tensor_pages(&self, t: &TensorInfo) {
+        #[cfg(unix)]
+        if let Bytes::Mapped(map) = &self.bytes {
+            let offset = (self.data_offset + t.offset) as usize;
+            // SAFETY: the mapping is private, read-only and never written,
+            // so dropping its pages loses nothing: a later read faults the
+            // same bytes in from the file. The range was checked at open to
+            // lie inside the mapping. Failure only leaves the pages mapped.
+            let _ = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    offset,
+                    t.n_bytes as usize,
+                )
+            };
+        }
+        #[cfg(not(unix))]
+        let _ = t;
+    }
+
     /// Parses a file held in memory.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GgufFile, GgufError> {
         Self::from_storage(Bytes::Owned(bytes))

@@ -75,6 +75,26 @@ pub enum Device {
     Cpu,
 }
 
+/// A device name that isn't `auto`, `gpu` or `cpu`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown device `{0}` (auto, gpu, cpu)")]
+pub struct UnknownDevice(pub String);
+
+impl std::str::FromStr for Device {
+    type Err = UnknownDevice;
+
+    /// `auto`, `gpu` or `cpu`, any case (what a command line or a config
+    /// file says).
+    fn from_str(s: &str) -> Result<Device, UnknownDevice> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Device::Auto),
+            "gpu" => Ok(Device::Gpu),
+            "cpu" => Ok(Device::Cpu),
+            _ => Err(UnknownDevice(s.to_string())),
+        }
+    }
+}
+
 /// How a model is loaded.
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
@@ -527,4 +547,18 @@ fn dominant_type(file: &GgufFile, config: &LlamaConfig) -> String {
         .max_by_key(|(_, n)| *n)
         .map(|(ty, _)| ty.name().to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Device;
+
+    #[test]
+    fn devices_parse_by_name() {
+        assert_eq!("auto".parse::<Device>().unwrap(), Device::Auto);
+        assert_eq!("GPU".parse::<Device>().unwrap(), Device::Gpu);
+        assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
+        let e = "tpu".parse::<Device>().unwrap_err();
+        assert_eq!(e.to_string(), "unknown device `tpu` (auto, gpu, cpu)");
+    }
 }
