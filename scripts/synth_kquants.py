@@ -18,7 +18,11 @@ F16 part is what tests/kquants.rs checks rewind against, after regenerating
 the F16 file in memory and checking its sha256), and prints a Markdown
 table (`--compare-only`: from the files and data already there). Exits non-zero when rewind's logits differ from llama.cpp's by more
 than the tolerance of the type (below) or when rewind's GPU forward differs
-from its f32 CPU reference by more than REFERENCE_TOLERANCE.
+from its f32 CPU reference by more than REFERENCE_TOLERANCE. rewind runs its
+GPU path (WGSL, lavapipe where there is no GPU), which computes in f32 like
+the reference; the native CPU path rounds activations to 8 bits, and its
+kernels are checked type by type against the reference in the unit tests and
+on real files by `scripts/variants.py --device cpu`.
 """
 
 import hashlib
@@ -189,7 +193,7 @@ def compare(exe, doc):
         tol = LLAMA_TOLERANCE.get(t, LLAMA_TOLERANCE_QUANTIZED)
         r = subprocess.run(
             [os.path.join(exe, "greedy_check"), "-m", path, "--reference", DATA, "--runs", t,
-             "--positions", "--cpu-reference", "--near-tie", str(2 * tol)],
+             "--positions", "--cpu-reference", "--near-tie", str(2 * tol), "--device", "gpu"],
             cwd=ROOT, capture_output=True, text=True,
         )
         if r.returncode != 0:
