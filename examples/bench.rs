@@ -331,16 +331,26 @@ fn cancel_latency(model: &Model, args: &Args, n: usize, reps: usize) -> anyhow::
         all_logits: false,
     };
     let mut session = Session::new(model, &opts)?;
-    let chunk = tokens(opts.n_batch, vocab, 0);
-    let mut chunk_times = Vec::new();
+    // The prompt fed chunk by chunk: its whole time (to cancel half way
+    // through) and the time of the chunk where the cancel lands, which
+    // attends to half the prompt (a chunk at the start would be shorter).
+    let prompt = tokens(n, vocab, 0);
+    let middle = n / 2 / opts.n_batch;
+    let (mut prefill_times, mut chunk_times) = (Vec::new(), Vec::new());
     for _ in 0..=reps {
         session.truncate(0);
-        let t = Instant::now();
-        session.feed(&chunk, Readback::LastLogits)?;
-        chunk_times.push(t.elapsed().as_secs_f64());
+        let start = Instant::now();
+        for (i, chunk) in prompt.chunks(opts.n_batch).enumerate() {
+            let t = Instant::now();
+            session.feed(chunk, Readback::LastLogits)?;
+            if i == middle {
+                chunk_times.push(t.elapsed().as_secs_f64());
+            }
+        }
+        prefill_times.push(start.elapsed().as_secs_f64());
     }
     let (chunk_s, _) = mean_sd(&chunk_times[1..]);
-    let prefill_s = chunk_s * n as f64 / opts.n_batch as f64;
+    let (prefill_s, _) = mean_sd(&prefill_times[1..]);
     let mut latencies = Vec::new();
     for rep in 0..reps {
         session.truncate(0);
@@ -385,7 +395,7 @@ fn cancel_latency(model: &Model, args: &Args, n: usize, reps: usize) -> anyhow::
         model.device_info()
     );
     println!(
-        "cancel -> return: {:.1} ± {:.1} ms; one prefill chunk of {} tokens: {:.1} ms ({:.2} chunks)",
+        "cancel -> return: {:.1} ± {:.1} ms; one prefill chunk of {} tokens half way: {:.1} ms ({:.2} chunks)",
         lat * 1e3,
         lat_sd * 1e3,
         opts.n_batch,
