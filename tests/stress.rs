@@ -17,6 +17,8 @@ use rewind::{
 const RESET: u32 = 259;
 const EOS: u32 = 258;
 const THREADS: usize = 8;
+/// Times the eight threads run together (each a different interleaving).
+const ROUNDS: usize = 4;
 
 fn model(path: On) -> Model {
     let bytes = synth_llama(&SynthSpec::tiny(GgmlType::Q8_0, 5))
@@ -130,6 +132,7 @@ fn sequence(m: &Model, i: usize) -> Vec<Outcome> {
 
 fn eight_threads_on_one_model_equal_each_request_alone(path: On) {
     let m = model(path);
+    let start = std::time::Instant::now();
     let alone: Vec<Vec<Outcome>> = (0..THREADS).map(|i| sequence(&m, i)).collect();
     assert!(
         alone.iter().any(|o| o[0].resets == 1),
@@ -137,23 +140,38 @@ fn eight_threads_on_one_model_equal_each_request_alone(path: On) {
     );
     assert!(alone.iter().all(|o| o[0].reason == StopReason::MaxTokens));
 
-    let together: Vec<Vec<Outcome>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|i| {
-                let m = &m;
-                scope.spawn(move || {
-                    // A session dropped in the middle of a cancelled turn.
-                    let o = run(&mut session(m), i, Some(2));
-                    assert_eq!(o.reason, StopReason::Cancelled);
-                    sequence(m, i)
+    let mut complete = Vec::new();
+    for round in 0..ROUNDS {
+        let together: Vec<Vec<Outcome>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|i| {
+                    let m = &m;
+                    scope.spawn(move || {
+                        // A session dropped in the middle of a cancelled turn.
+                        let o = run(&mut session(m), i, Some(2));
+                        assert_eq!(o.reason, StopReason::Cancelled);
+                        sequence(m, i)
+                    })
                 })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    for (i, (t, a)) in together.iter().zip(&alone).enumerate() {
-        assert_eq!(t, a, "request {i}");
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (i, (t, a)) in together.iter().zip(&alone).enumerate() {
+            assert_eq!(t, a, "round {round}, request {i}");
+        }
+        complete.extend(together.into_iter().flatten());
     }
+    eprintln!(
+        "{path:?}: {THREADS} threads x {ROUNDS} rounds, {} complete generations ({} tokens of \
+         context, {} resets) equal to the same requests alone; {} cancelled mid-answer, {} of \
+         them in sessions dropped mid-turn; {:.2} s in all",
+        complete.len(),
+        complete.iter().map(|o| o.history.len()).sum::<usize>(),
+        complete.iter().map(|o| o.resets).sum::<usize>(),
+        2 * THREADS * ROUNDS,
+        THREADS * ROUNDS,
+        start.elapsed().as_secs_f64()
+    );
 }
 
 on_both_paths!(eight_threads_on_one_model_equal_each_request_alone);
