@@ -18,6 +18,8 @@ pub use kernels::DispatchInfo;
 #[cfg(feature = "testing")]
 pub use kernels::rope_inv_freq;
 pub use kernels::{Kernels, MatIn, MatOut, Op, RopeKv};
+#[cfg(feature = "testing")]
+pub use kernels::{X8Timing, has_x8, x8_units};
 pub use options::GpuOptions;
 #[cfg(feature = "testing")]
 pub use options::GpuTuning;
@@ -72,6 +74,9 @@ pub struct Gpu {
     pub thread_per_row: bool,
     /// KV caches hold f16 (see [`GpuOptions::kv_f16`]).
     pub kv_f16: bool,
+    /// The 8-bit-activation decode mat-vec, forced on or off (see
+    /// [`GpuTuning::int8_matvec`]); `None`: measured at model load.
+    pub int8_matvec: Option<bool>,
     /// `TIMESTAMP_QUERY` is enabled (per-kernel profiles use it; they are
     /// built for tools, under `testing`).
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
@@ -202,6 +207,7 @@ impl Gpu {
             max_binding,
             thread_per_row,
             kv_f16,
+            int8_matvec: tuning.int8_matvec,
             timestamps,
             errors,
             lost,
