@@ -375,6 +375,15 @@ fn the_choice_is_measured_or_forced_per_type() {
     assert_eq!(t.ty, GgmlType::Q4_1);
     assert!(t.f32_s > 0.0 && t.x8_s > 0.0 && t.f32_s.is_finite() && t.x8_s.is_finite());
     assert_eq!(k.uses_x8(GgmlType::Q4_1), t.x8_wins());
+    // Another device on the same adapter (a second model load) reuses the
+    // timing of the same shape instead of measuring again.
+    let (gpu2, k2) = open("measured again", &vulkan(None));
+    let again = k2
+        .choose_x8(&upload(&gpu2, GgmlType::Q4_1))
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.f32_s, again.x8_s), (t.f32_s, t.x8_s));
+    assert_eq!(k2.uses_x8(GgmlType::Q4_1), t.x8_wins());
     // Types without the 8-bit path are neither timed nor used with it.
     let kq = upload(&gpu, GgmlType::Q4_K);
     assert!(!has_x8(GgmlType::Q4_K));

@@ -220,6 +220,24 @@ impl Gpu {
         format!("{} ({:?})", self.info.name, self.info.backend)
     }
 
+    /// What a kernel choice measured on this device depends on: the
+    /// adapter and driver, and the enabled features and kernel shapes.
+    pub(crate) fn kernel_key(&self) -> String {
+        let i = &self.info;
+        format!(
+            "{:?}/{:04x}:{:04x}/{}/{}/{}/f16={}/sg={}/tpr={}",
+            i.backend,
+            i.vendor,
+            i.device,
+            i.name,
+            i.driver,
+            i.driver_info,
+            self.f16,
+            self.subgroups,
+            self.thread_per_row
+        )
+    }
+
     /// Returns (and clears) validation errors wgpu reported outside of the
     /// builders (e.g. while recording or submitting a step).
     pub fn check(&self) -> Result<(), GpuError> {

@@ -1,15 +1,23 @@
 //! The per-adapter choice between the f32 and the 8-bit-activation decode
 //! mat-vec. No wgpu feature says whether packed integer dot products are
 //! native on an adapter (lavapipe lowers them to plain integer operations),
-//! so both are timed once, at model load, on one matrix per weight type,
-//! and the faster is kept for that type.
+//! so both are timed at model load, on one matrix per weight type, and the
+//! faster is kept for that type. The result is cached for the process per
+//! adapter and matrix shape: later loads reuse it (no timing, and the same
+//! choice, so a model loaded twice computes the same logits).
 
 use super::super::Kernels;
 use super::x8::has_x8;
 use super::{MatIn, MatOut};
 use crate::gpu::{GpuError, Op, QMatrix, Step, StepParams, Tensor};
 use crate::quant::GgmlType;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
+
+/// Timings already measured in this process, by adapter, type and shape.
+static MEASURED: LazyLock<Mutex<HashMap<String, X8Timing>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Timed submits per path, alternating between the two.
 const ROUNDS: usize = 3;
@@ -36,12 +44,37 @@ impl X8Timing {
 impl Kernels {
     /// Times the one-token mat-vec of `w` with f32 and with 8-bit
     /// activations and keeps the faster for `w`'s type (see
-    /// [`Kernels::uses_x8`]). Nothing is timed (`None`) for a type without
-    /// the 8-bit path or when the tuning forces the choice.
+    /// [`Kernels::uses_x8`]), or reuses what an earlier call in this
+    /// process measured for the same adapter, type and shape. Nothing is
+    /// timed (`None`) for a type without the 8-bit path or when the tuning
+    /// forces the choice.
     pub fn choose_x8(&self, w: &QMatrix) -> Result<Option<X8Timing>, GpuError> {
         if !has_x8(w.ty) || self.gpu.int8_matvec.is_some() {
             return Ok(None);
         }
+        let key = format!("{}/{}/{}x{}", self.gpu.kernel_key(), w.ty, w.rows, w.cols);
+        // Held while timing: concurrent loads wait for the first one's
+        // result (and don't disturb its timing).
+        let mut measured = MEASURED.lock().unwrap_or_else(|e| e.into_inner());
+        let t = match measured.get(&key) {
+            Some(t) => *t,
+            None => {
+                let t = self.time_x8(w)?;
+                measured.insert(key, t);
+                t
+            }
+        };
+        drop(measured);
+        self.x8_choice
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(w.ty, t.x8_wins());
+        Ok(Some(t))
+    }
+
+    /// Times the one-token mat-vec of `w` with f32 and with 8-bit
+    /// activations.
+    fn time_x8(&self, w: &QMatrix) -> Result<X8Timing, GpuError> {
         let step = Step::new(&self.gpu);
         let xv: Vec<f32> = (0..w.cols)
             .map(|i| (i * 7919 % 1000) as f32 / 500.0 - 1.0)
@@ -75,16 +108,11 @@ impl Kernels {
                 *b = b.min(self.time_op(op, reps)? / reps as f64);
             }
         }
-        let t = X8Timing {
+        Ok(X8Timing {
             ty: w.ty,
             f32_s: best[0],
             x8_s: best[1],
-        };
-        self.x8_choice
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(w.ty, t.x8_wins());
-        Ok(Some(t))
+        })
     }
 
     /// Seconds for one submit of `reps` one-token runs of `op`, waited for.
