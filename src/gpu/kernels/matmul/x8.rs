@@ -139,11 +139,14 @@ impl Kernels {
         last_only: bool,
     ) -> Result<(), GpuError> {
         let normed = input.norm.is_some();
+        // One workgroup: on CPU-like adapters one SIMD-wide group (a
+        // workgroup barrier there is costly), on GPUs a wide one.
+        let wg = self.wg(if self.gpu.thread_per_row { 8 } else { 256 });
         let pipeline = self.pipeline(&Shader {
             name: "quantize_x8",
             pieces: &[QUANTIZE],
             ty: None,
-            consts: &[("WG", self.wg(64)), ("NORMED", normed as u32)],
+            consts: &[("WG", wg), ("NORMED", normed as u32)],
             slots: &[Slot::read("X"), Slot::read("NORM_W"), Slot::write("XQ")],
         })?;
         let nw = match input.norm {
