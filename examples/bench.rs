@@ -30,7 +30,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use rewind::gpu::GpuOptions;
+use rewind::gpu::{GpuOptions, GpuTuning};
 use rewind::model::synth::{SynthSpec, readable_by_llama_cpp, synth_llama};
 use rewind::model::{LoadOptions, Model, OpTime, Readback};
 use rewind::quant::GgmlType;
@@ -94,6 +94,11 @@ struct Args {
     /// KV cache type: f16 or f32 (default: f16 where the adapter has f16).
     #[arg(long)]
     kv: Option<String>,
+    /// GPU decode mat-vecs with 8-bit activations and packed integer dot
+    /// products: on, off, or auto (whichever the load measured faster per
+    /// weight type; `RUST_LOG=info` shows the timings).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "on", "off"])]
+    int8: String,
     /// Memory bandwidth of the device in GB/s: also print the fraction of
     /// the bandwidth bound (weight bytes x tokens/s) each test reaches.
     #[arg(long)]
@@ -458,6 +463,14 @@ fn run(args: Args) -> anyhow::Result<()> {
             gpu: GpuOptions {
                 backends,
                 kv_f16,
+                tuning: GpuTuning {
+                    int8_matvec: match args.int8.as_str() {
+                        "on" => Some(true),
+                        "off" => Some(false),
+                        _ => None,
+                    },
+                    ..GpuTuning::default()
+                },
                 ..GpuOptions::default()
             },
             n_threads: args.threads,
@@ -627,10 +640,11 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     let mib = |v: Option<f64>| v.map_or("?".to_string(), |m| format!("{m:.0} MiB"));
     eprintln!(
-        "load: {load_s:.2} s (RSS after load {}, peak RSS {} during load{}), {reps} repetitions per test",
+        "load: {load_s:.2} s (RSS after load {}, peak RSS {} during load{}), {reps} repetitions per test, --int8 {}",
         mib(rss_after_load),
         mib(hwm_load),
-        hwm_before.map_or(String::new(), |b| format!(", {b:.0} MiB before"))
+        hwm_before.map_or(String::new(), |b| format!(", {b:.0} MiB before")),
+        args.int8
     );
     Ok(())
 }

@@ -39,7 +39,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use rewind::CpuOptions;
 use rewind::gguf::GgufFile;
-use rewind::gpu::GpuOptions;
+use rewind::gpu::{GpuOptions, GpuTuning};
 use rewind::model::reference::ReferenceModel;
 use rewind::model::{Device, LoadOptions, Model, Readback, StepOutput};
 use rewind::session::{Session, SessionOptions};
@@ -300,9 +300,10 @@ fn positions(args: &Args) -> anyhow::Result<bool> {
     let model = Model::load(&args.model, &load_opts)?;
     let vocab = model.config().vocab_size;
     let mut s = Session::new(&model, &opts)?;
-    // The CPU reference keeps its KV cache in f32: so does the GPU forward
-    // compared with it (the default f16 cache, like llama.cpp's, is what is
-    // compared with llama.cpp).
+    // The CPU reference keeps its KV cache in f32 and computes in f32: so
+    // does the GPU forward compared with it (the default f16 cache and
+    // measured choice of 8-bit decode activations, like llama.cpp's, are
+    // what is compared with llama.cpp).
     let mut exact = None;
     if args.cpu_reference {
         let reference = ReferenceModel::load(&GgufFile::open(&args.model)?)?;
@@ -310,6 +311,10 @@ fn positions(args: &Args) -> anyhow::Result<bool> {
             device: args.device,
             gpu: GpuOptions {
                 kv_f16: Some(false),
+                tuning: GpuTuning {
+                    int8_matvec: Some(false),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             cpu: CpuOptions {

@@ -64,12 +64,12 @@ fn unfusable_mix(seed: u64) -> GgufFile {
     file
 }
 
-/// A GPU with an f32 KV cache unless `opts` asks otherwise.
+/// A GPU with an f32 KV cache and f32 activations unless `opts` asks
+/// otherwise (8-bit activations are tested in tests/gpu_int8.rs).
 fn gpu(opts: GpuOptions) -> Arc<Gpu> {
-    let opts = GpuOptions {
-        kv_f16: opts.kv_f16.or(Some(false)),
-        ..opts
-    };
+    let mut opts = opts;
+    opts.kv_f16 = opts.kv_f16.or(Some(false));
+    opts.tuning.int8_matvec = opts.tuning.int8_matvec.or(Some(false));
     Gpu::new(&opts).expect("a wgpu adapter (scripts/test.sh installs Mesa lavapipe)")
 }
 
@@ -223,6 +223,10 @@ fn gl_fallback_matches_the_reference() {
     // The GL adapter (llvmpipe on CI) has neither f16 nor subgroups.
     let opts = GpuOptions {
         backends: Some(wgpu::Backends::GL),
+        tuning: GpuTuning {
+            int8_matvec: Some(false),
+            ..GpuTuning::default()
+        },
         ..GpuOptions::default()
     };
     let gpu =

@@ -243,11 +243,16 @@ fn split_random_block_tables_match_the_cpu_reference() {
 
 const TOL: f32 = 2e-3;
 
-/// The default adapter with an f32 KV cache, so that the GPU computes what
-/// the f32 CPU reference does (an f16 cache is tested in tests/forward.rs).
+/// The default adapter with an f32 KV cache and f32 activations, so that
+/// the GPU computes what the f32 CPU reference does (an f16 cache is tested
+/// in tests/forward.rs, 8-bit activations in tests/gpu_int8.rs).
 fn exact_gpu() -> Arc<Gpu> {
     Gpu::new(&GpuOptions {
         kv_f16: Some(false),
+        tuning: GpuTuning {
+            int8_matvec: Some(false),
+            ..GpuTuning::default()
+        },
         ..GpuOptions::default()
     })
     .expect("a wgpu adapter")

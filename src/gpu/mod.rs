@@ -18,6 +18,8 @@ pub use kernels::DispatchInfo;
 #[cfg(feature = "testing")]
 pub use kernels::rope_inv_freq;
 pub use kernels::{Kernels, MatIn, MatOut, Op, RopeKv};
+#[cfg(feature = "testing")]
+pub use kernels::{X8Timing, has_x8, x8_units};
 pub use options::GpuOptions;
 #[cfg(feature = "testing")]
 pub use options::GpuTuning;
@@ -72,6 +74,9 @@ pub struct Gpu {
     pub thread_per_row: bool,
     /// KV caches hold f16 (see [`GpuOptions::kv_f16`]).
     pub kv_f16: bool,
+    /// The 8-bit-activation decode mat-vec, forced on or off (see
+    /// [`GpuTuning::int8_matvec`]); `None`: measured at model load.
+    pub int8_matvec: Option<bool>,
     /// `TIMESTAMP_QUERY` is enabled (per-kernel profiles use it; they are
     /// built for tools, under `testing`).
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
@@ -202,6 +207,7 @@ impl Gpu {
             max_binding,
             thread_per_row,
             kv_f16,
+            int8_matvec: tuning.int8_matvec,
             timestamps,
             errors,
             lost,
@@ -212,6 +218,24 @@ impl Gpu {
     #[cfg(feature = "testing")]
     pub fn describe(&self) -> String {
         format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    /// What a kernel choice measured on this device depends on: the
+    /// adapter and driver, and the enabled features and kernel shapes.
+    pub(crate) fn kernel_key(&self) -> String {
+        let i = &self.info;
+        format!(
+            "{:?}/{:04x}:{:04x}/{}/{}/{}/f16={}/sg={}/tpr={}",
+            i.backend,
+            i.vendor,
+            i.device,
+            i.name,
+            i.driver,
+            i.driver_info,
+            self.f16,
+            self.subgroups,
+            self.thread_per_row
+        )
     }
 
     /// Returns (and clears) validation errors wgpu reported outside of the

@@ -62,6 +62,11 @@ pub struct GpuTuning {
     /// CPU adapters such as lavapipe), `Some(false)` = a group of threads
     /// per row with coalesced loads (GPUs); `None` = by adapter type.
     pub thread_per_row: Option<bool>,
+    /// Decode mat-vecs with 8-bit activations and packed integer dot
+    /// products (for the weight types that have them): `Some(true)` =
+    /// always, `Some(false)` = never (f32 activations); `None` = whichever
+    /// of the two the model load measured faster on this adapter.
+    pub int8_matvec: Option<bool>,
 }
 
 /// Adapter ranking (higher wins): a primary backend before GL.

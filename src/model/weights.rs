@@ -63,6 +63,30 @@ pub(crate) struct GpuWeights {
     pub layers: Vec<LayerWeights>,
 }
 
+impl GpuWeights {
+    /// The largest matrix of each weight type among the first layer's and
+    /// the output projection (the ones the load-time kernel choices time).
+    pub(crate) fn largest_per_type(&self) -> Vec<&QMatrix> {
+        let mut ms: Vec<&QMatrix> = Vec::new();
+        if let Some(l) = self.layers.first() {
+            ms.extend(l.qkv.matrices());
+            ms.push(&l.wo);
+            ms.extend(l.gate_up.matrices());
+            ms.push(&l.w_down);
+        }
+        ms.push(self.output.as_ref().unwrap_or(&self.embd));
+        let mut best: Vec<&QMatrix> = Vec::new();
+        for m in ms {
+            match best.iter_mut().find(|b| b.ty == m.ty) {
+                Some(b) if b.rows * b.cols < m.rows * m.cols => *b = m,
+                Some(_) => {}
+                None => best.push(m),
+            }
+        }
+        best
+    }
+}
+
 /// The tensor name of layer `l`'s `what` ("attn_q" → "blk.3.attn_q.weight").
 fn layer_tensor(l: usize, what: &str) -> String {
     format!("blk.{l}.{what}.weight")

@@ -54,7 +54,10 @@ pub enum On {
 }
 
 /// Load options forcing `path`, with the KV cache type asked for (`None` =
-/// the path's default).
+/// the path's default). The GPU path computes in f32 here: these tests
+/// compare it with f32 references, so its decode mat-vec with 8-bit
+/// activations (chosen by timing by default) is off; tests/gpu_int8.rs and
+/// tests/perplexity.rs test that one.
 #[allow(dead_code)]
 pub fn options_on(path: On, kv_f16: Option<bool>) -> rewind::LoadOptions {
     rewind::LoadOptions {
@@ -64,6 +67,10 @@ pub fn options_on(path: On, kv_f16: Option<bool>) -> rewind::LoadOptions {
         },
         gpu: rewind::GpuOptions {
             kv_f16,
+            tuning: rewind::gpu::GpuTuning {
+                int8_matvec: Some(false),
+                ..Default::default()
+            },
             ..rewind::GpuOptions::default()
         },
         cpu: rewind::CpuOptions {

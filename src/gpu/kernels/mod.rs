@@ -14,10 +14,13 @@ mod pipeline;
 pub use elementwise::rope_inv_freq;
 pub use matmul::{MatIn, MatOut, RopeKv};
 #[cfg(feature = "testing")]
+pub use matmul::{X8Timing, has_x8, x8_units};
+#[cfg(feature = "testing")]
 pub use op::DispatchInfo;
 pub use op::Op;
 
 use super::{Gpu, GpuError, QMatrix, Step};
+use crate::quant::GgmlType;
 use op::{Dispatch, Grid, Variant};
 use pipeline::{Access, Shader};
 use std::collections::HashMap;
@@ -29,6 +32,9 @@ pub struct Kernels {
     gpu: Arc<Gpu>,
     layouts: Mutex<HashMap<Vec<Access>, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+    /// Per weight type: the measured choice of the 8-bit-activation decode
+    /// mat-vec (see `matmul::choose`).
+    x8_choice: Mutex<HashMap<GgmlType, bool>>,
 }
 
 fn invalid(msg: impl Into<String>) -> GpuError {
@@ -109,6 +115,7 @@ impl Kernels {
             gpu: gpu.clone(),
             layouts: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
+            x8_choice: Mutex::new(HashMap::new()),
         })
     }
 

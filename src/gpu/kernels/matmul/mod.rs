@@ -1,15 +1,23 @@
 //! Matrix multiplication against quantized weights, with a fused prologue
 //! (RMSNorm of x) and epilogue ([`MatOut`]: store, SwiGLU, RoPE + KV cache).
-//! `epilogue` binds the outputs, `shape` picks the kernel variants.
+//! `epilogue` binds the outputs, `shape` picks the kernel variants, `x8`
+//! has the decode mat-vec with 8-bit activations and `choose` times it
+//! against the f32 one.
 
+mod choose;
 mod epilogue;
 mod shape;
+mod x8;
 
+#[cfg(feature = "testing")]
+pub use choose::X8Timing;
 pub use epilogue::{MatOut, RopeKv};
+#[cfg(feature = "testing")]
+pub use x8::{has_x8, x8_units};
 
 use super::op::Grid;
 use super::pipeline::Slot;
-use super::{Kernels, distinct, invalid, to_u32};
+use super::{Kernels, OpBuilder, distinct, invalid, to_u32};
 use crate::gpu::{GpuError, Op, QMatrix, Step, Tensor};
 use epilogue::Epilogue;
 
@@ -68,6 +76,8 @@ impl Kernels {
     /// per part), reading `input` (optionally RMS-normalized on the fly) and
     /// handing the rows to the epilogue `out`. With `last_only`, only the
     /// last token's x row is used and the result goes to output row 0.
+    /// One-token steps use 8-bit activations where [`Kernels::uses_x8`]
+    /// says so for every weight type of `ws`.
     pub fn matmul_fused(
         &self,
         step: &Step,
@@ -75,6 +85,21 @@ impl Kernels {
         input: MatIn<'_>,
         out: MatOut<'_>,
         last_only: bool,
+    ) -> Result<Op, GpuError> {
+        let x8 = !ws.is_empty() && ws.iter().all(|w| self.uses_x8(w.ty));
+        self.matmul_path(step, ws, input, out, last_only, x8)
+    }
+
+    /// [`Kernels::matmul_fused`], with 8-bit activations for one-token
+    /// steps (`x8`) or not.
+    fn matmul_path(
+        &self,
+        step: &Step,
+        ws: &[&QMatrix],
+        input: MatIn<'_>,
+        out: MatOut<'_>,
+        last_only: bool,
+        x8: bool,
     ) -> Result<Op, GpuError> {
         let Some(first) = ws.first() else {
             return Err(invalid("matmul: no weights"));
@@ -126,15 +151,19 @@ impl Kernels {
             // Without a norm the NORM_W slot gets a dummy.
             let nw = match input.norm {
                 Some((nw, _)) => nw.buffer.clone(),
-                None => {
-                    let d = self.buffer_init("no norm", &[0u8; 16], wgpu::BufferUsages::STORAGE);
-                    b.keep(d.clone());
-                    d
-                }
+                None => self.no_norm(b),
+            };
+            let xq = if x8 {
+                let xq = self.x8_buffer(cols);
+                b.keep(xq.clone());
+                self.quantize_x8_dispatch(b, input, &xq, cols, cap, last_only)?;
+                Some(xq)
+            } else {
+                None
             };
             let mut seg_row0 = 0;
             for (w, &cpr) in ws.iter().zip(&cprs) {
-                let variants = self.matmul_variants(w, normed, epilogue, last_only)?;
+                let variants = self.matmul_variants(w, normed, epilogue, last_only, x8)?;
                 for part in &w.parts {
                     let mut params = vec![
                         to_u32(part.rows, "rows")?,
@@ -151,6 +180,7 @@ impl Kernels {
                     let mut bufs = vec![&part.qs, &part.sc, &x.buffer, &nw];
                     bufs.extend(outs.bufs.iter().copied());
                     bufs.extend(&outs.table);
+                    bufs.extend(&xq);
                     let grid = Grid::Rows {
                         rows: to_u32(part.rows, "rows")?,
                         last_only,
@@ -164,6 +194,16 @@ impl Kernels {
             }
             Ok(())
         })
+    }
+}
+
+impl Kernels {
+    /// A dummy for the norm weight slot of a matmul without a norm, kept
+    /// alive by the op.
+    pub(super) fn no_norm(&self, b: &mut OpBuilder<'_>) -> wgpu::Buffer {
+        let d = self.buffer_init("no norm", &[0u8; 16], wgpu::BufferUsages::STORAGE);
+        b.keep(d.clone());
+        d
     }
 }
 

@@ -6,14 +6,15 @@ use super::super::pipeline::{Shader, Slot};
 use super::super::{Kernels, invalid};
 use super::MATMUL_SLOTS;
 use super::epilogue::Epilogue;
+use super::x8::{MATMUL_PARAMS, XQ_SLOT};
 use crate::gpu::{GpuError, QMatrix};
 
 const MATMUL: &str = include_str!("../../../../shaders/matmul.wgsl");
 const MATMUL_X_PLAIN: &str = include_str!("../../../../shaders/matmul_x_plain.wgsl");
 const MATMUL_X_NORM: &str = include_str!("../../../../shaders/matmul_x_norm.wgsl");
-const SG_ON: &str = "fn sg_add(v: f32) -> f32 {\n    return subgroupAdd(v);\n}\n\
+pub(super) const SG_ON: &str = "fn sg_add(v: f32) -> f32 {\n    return subgroupAdd(v);\n}\n\
 fn sg_shuffle4(v: vec4<f32>, i: u32) -> vec4<f32> {\n    return subgroupShuffle(v, i);\n}\n";
-const SG_OFF: &str = "fn sg_add(v: f32) -> f32 {\n    return v;\n}\n\
+pub(super) const SG_OFF: &str = "fn sg_add(v: f32) -> f32 {\n    return v;\n}\n\
 fn sg_shuffle4(v: vec4<f32>, i: u32) -> vec4<f32> {\n    return v;\n}\n";
 
 /// Tokens per invocation of the batched (prefill) matmul variant on GPUs.
@@ -21,13 +22,13 @@ const PREFILL_TT: u32 = 8;
 
 /// The shape of one matmul variant.
 #[derive(Clone, Copy, Debug)]
-struct MatShape {
+pub(super) struct MatShape {
     /// Row slots per workgroup.
-    slots: u32,
+    pub slots: u32,
     /// Threads per row slot.
-    lanes: u32,
+    pub lanes: u32,
     /// Rows per slot.
-    rpt: u32,
+    pub rpt: u32,
     /// Tokens per invocation.
     tt: u32,
     /// Loop order: x chunks kept in registers across rows.
@@ -36,7 +37,7 @@ struct MatShape {
 
 impl Kernels {
     /// The subgroup size when subgroups are on and the size is fixed.
-    fn subgroup_size(&self) -> Option<u32> {
+    pub(super) fn subgroup_size(&self) -> Option<u32> {
         let i = &self.gpu.info;
         (self.gpu.subgroups && i.subgroup_min_size == i.subgroup_max_size)
             .then_some(i.subgroup_min_size)
@@ -106,13 +107,15 @@ impl Kernels {
     }
 
     /// The variants (pipelines) of a matmul of `w` with an RMSNorm prologue
-    /// or not (`normed`) and `epilogue`.
+    /// or not (`normed`) and `epilogue`; with `x8`, one-token steps use the
+    /// 8-bit-activation mat-vec (and every variant binds its x buffer).
     pub(super) fn matmul_variants(
         &self,
         w: &QMatrix,
         normed: bool,
         epilogue: Epilogue,
         last_only: bool,
+        x8: bool,
     ) -> Result<Vec<Variant>, GpuError> {
         let pair = epilogue.pairs();
         let name = format!(
@@ -120,13 +123,24 @@ impl Kernels {
             if normed { "norm" } else { "plain" },
             epilogue.name()
         );
+        let x8_slot: &[Slot] = if x8 { &[XQ_SLOT] } else { &[] };
         let slots: Vec<Slot> = MATMUL_SLOTS
             .iter()
             .chain(epilogue.slots())
+            .chain(x8_slot)
             .copied()
             .collect();
         let mut variants = Vec::new();
         for (min_tokens, sh) in self.matmul_shapes(last_only, pair) {
+            if x8 && min_tokens == 1 {
+                variants.push(Variant {
+                    min_tokens,
+                    tokens_per_group: 1,
+                    rows_per_group: sh.slots * sh.rpt,
+                    pipeline: self.x8_pipeline(w.ty, sh, epilogue, &slots)?,
+                });
+                continue;
+            }
             let wg = sh.slots * sh.lanes;
             let acc = sh.rpt * sh.tt;
             let sgred = sh.lanes > 1 && self.subgroup_size() == Some(sh.lanes);
@@ -140,6 +154,7 @@ impl Kernels {
             let pipeline = self.pipeline(&Shader {
                 name: &name,
                 pieces: &[
+                    MATMUL_PARAMS,
                     MATMUL,
                     if sgred || xsg > 0 { SG_ON } else { SG_OFF },
                     if normed {

@@ -1,0 +1,401 @@
+//! The decode mat-vec with 8-bit activations against a CPU reference, on
+//! Vulkan (lavapipe: native integer-dot instructions lowered by the driver)
+//! and GL (llvmpipe: naga's polyfill), in the one-thread-per-row shape of
+//! CPU adapters and the many-threads-per-row shape of GPUs.
+//!
+//! The reference is the dot of the dequantized weights with the
+//! *dequantized 8-bit activations*: the quantization kernel's output is read
+//! back and checked against its definition (scale max|x| / 127, values
+//! rounded), and the mat-vec must then equal the f64 dot product of the two
+//! within f32 rounding.
+
+use rewind::gpu::{
+    Gpu, GpuOptions, GpuTuning, Kernels, MatIn, MatOut, QMatrix, Step, StepParams, Tensor, has_x8,
+    x8_units,
+};
+use rewind::quant::{GgmlType, dequantize_to_vec, quantize};
+use std::sync::Arc;
+
+/// xorshift64*: deterministic test data.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next_u32(&mut self) -> u32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+    }
+    /// Uniform in [-scale, scale).
+    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n)
+            .map(|_| (self.next_u32() as f32 / 4_294_967_296.0 * 2.0 - 1.0) * scale)
+            .collect()
+    }
+}
+
+const X8_TYPES: [GgmlType; 5] = [
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q8_0,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+];
+
+/// Vulkan and GL, each in both mat-vec shapes, the 8-bit path forced on.
+fn configs() -> Vec<(String, GpuOptions)> {
+    let mut v = Vec::new();
+    for (name, backends) in [
+        ("vulkan", wgpu::Backends::VULKAN),
+        ("gl", wgpu::Backends::GL),
+    ] {
+        for thread_per_row in [true, false] {
+            v.push((
+                format!("{name} thread_per_row={thread_per_row}"),
+                GpuOptions {
+                    backends: Some(backends),
+                    tuning: GpuTuning {
+                        thread_per_row: Some(thread_per_row),
+                        int8_matvec: Some(true),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            ));
+        }
+    }
+    v
+}
+
+fn open(name: &str, opts: &GpuOptions) -> (Arc<Gpu>, Kernels) {
+    let gpu = Gpu::new(opts).unwrap_or_else(|e| panic!("{name}: no device: {e}"));
+    eprintln!("{name}: {}", gpu.describe());
+    let k = Kernels::new(&gpu).unwrap();
+    (gpu, k)
+}
+
+fn run(gpu: &Gpu, step: &Step, op: &rewind::gpu::Op, n: u32) {
+    step.write(gpu, StepParams::new(n, 0));
+    gpu.run(&[op], n, 0);
+    gpu.wait().unwrap();
+}
+
+/// A quantized x row as the kernel wrote it: q, and per block (d, s).
+struct X8 {
+    q: Vec<i8>,
+    d: Vec<f32>,
+    s: Vec<f32>,
+}
+
+impl X8 {
+    fn decode(words: &[u32], cols: usize) -> X8 {
+        let blocks = cols / 32;
+        let q = words[..cols / 4]
+            .iter()
+            .flat_map(|w| w.to_le_bytes().map(|b| b as i8))
+            .collect();
+        let ds = &words[8 * blocks..];
+        let f = |i: usize| f32::from_bits(ds[i]);
+        X8 {
+            q,
+            d: (0..blocks).map(|b| f(2 * b)).collect(),
+            s: (0..blocks).map(|b| f(2 * b + 1)).collect(),
+        }
+        .padding_checked(ds, blocks)
+    }
+
+    /// An odd block count leaves (d, s) of a missing block: zeros.
+    fn padding_checked(self, ds: &[u32], blocks: usize) -> X8 {
+        if blocks % 2 == 1 {
+            assert_eq!(&ds[2 * blocks..2 * blocks + 2], &[0, 0], "padding");
+        }
+        self
+    }
+
+    /// The dequantized activations d * q.
+    fn values(&self) -> Vec<f64> {
+        self.q
+            .iter()
+            .enumerate()
+            .map(|(i, &q)| self.d[i / 32] as f64 * q as f64)
+            .collect()
+    }
+}
+
+/// Runs the quantization of `input` (`cols` wide) for a step of `n` tokens
+/// and reads the result.
+#[allow(clippy::too_many_arguments)]
+fn quantized(
+    gpu: &Arc<Gpu>,
+    k: &Kernels,
+    step: &Step,
+    input: MatIn<'_>,
+    cols: usize,
+    n: u32,
+    last_only: bool,
+) -> X8 {
+    let xq = Tensor::new(gpu, 4 * x8_units(cols), "xq").unwrap();
+    let op = k.quantize_x8(step, input, cols, &xq, last_only).unwrap();
+    run(gpu, step, &op, n);
+    let words: Vec<u32> = gpu.read(&xq.buffer, 0, 4 * x8_units(cols)).unwrap();
+    X8::decode(&words, cols)
+}
+
+/// RMS-normalized with weight `nw`, in f64.
+fn norm_row(x: &[f32], nw: &[f32], eps: f32) -> Vec<f64> {
+    let ms = x.iter().map(|&v| v as f64 * v as f64).sum::<f64>() / x.len() as f64;
+    let inv = 1.0 / (ms + eps as f64).sqrt();
+    x.iter()
+        .zip(nw)
+        .map(|(&v, &w)| v as f64 * inv * w as f64)
+        .collect()
+}
+
+#[test]
+fn quantization_follows_its_definition() {
+    for (name, opts) in configs() {
+        let (gpu, k) = open(&name, &opts);
+        let step = Step::new(&gpu);
+        let mut rng = Rng::new(3);
+        // 3 blocks (an odd count: padding), 25 blocks.
+        for cols in [96, 800] {
+            let cap = 3;
+            let mut xv = rng.vec(cap * cols, 2.0);
+            // A zero block in every row (d = 0), and a large value.
+            for t in 0..cap {
+                xv[t * cols + 32..t * cols + 64].fill(0.0);
+                xv[t * cols + 70] = 9.0;
+            }
+            let nwv = rng.vec(cols, 1.5);
+            let x = Tensor::from_slice(&gpu, &xv, "x").unwrap();
+            let nw = Tensor::from_slice(&gpu, &nwv, "nw").unwrap();
+            for normed in [false, true] {
+                for (n, last_only) in [(1u32, false), (3, true), (2, true)] {
+                    let input = MatIn {
+                        x: &x,
+                        norm: normed.then_some((&nw, 1e-5)),
+                    };
+                    let got = quantized(&gpu, &k, &step, input, cols, n, last_only);
+                    let t = if last_only { n as usize - 1 } else { 0 };
+                    let row = &xv[t * cols..(t + 1) * cols];
+                    let want: Vec<f64> = if normed {
+                        norm_row(row, &nwv, 1e-5)
+                    } else {
+                        row.iter().map(|&v| v as f64).collect()
+                    };
+                    let ctx = format!("{name} cols={cols} normed={normed} n={n}");
+                    for b in 0..cols / 32 {
+                        let xs = &want[32 * b..32 * (b + 1)];
+                        let amax = xs.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                        let d = got.d[b] as f64;
+                        assert!(
+                            (d - amax / 127.0).abs() <= 1e-5 * amax / 127.0,
+                            "{ctx} block {b}: d {d}, max {amax}"
+                        );
+                        let qs = &got.q[32 * b..32 * (b + 1)];
+                        let qsum: i64 = qs.iter().map(|&q| q as i64).sum();
+                        let s = got.s[b] as f64;
+                        assert!(
+                            (s - d * qsum as f64).abs() <= 1e-6 * (d * qsum.abs() as f64),
+                            "{ctx} block {b}: s {s}, d * sum {}",
+                            d * qsum as f64
+                        );
+                        for (i, (&q, &v)) in qs.iter().zip(xs).enumerate() {
+                            assert!(q != -128, "{ctx} block {b}: -128");
+                            if amax == 0.0 {
+                                assert_eq!(q, 0, "{ctx} block {b}: zero block");
+                            } else {
+                                // Rounded, up to the f32 error of x / d.
+                                let e = (q as f64 - v / d).abs();
+                                assert!(
+                                    e <= 0.5 + 1e-3,
+                                    "{ctx} block {b} element {i}: {q} for {}",
+                                    v / d
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Checks `got` (rows of `cap` tokens of `rows`) against `y0 (+) W xd` in
+/// token row 0, rows past 0 unchanged.
+#[allow(clippy::too_many_arguments)]
+fn check_rows(
+    what: &str,
+    got: &[f32],
+    w: &[f32],
+    xd: &[f64],
+    y0: &[f32],
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    for (i, &g) in got.iter().enumerate() {
+        let (t, r) = (i / rows, i % rows);
+        if t > 0 {
+            assert_eq!(g, y0[i], "{what}: token row {t} changed");
+            continue;
+        }
+        let (mut s, mut mag) = (0.0f64, 0.0f64);
+        for c in 0..cols {
+            let p = w[r * cols + c] as f64 * xd[c];
+            s += p;
+            mag += p.abs();
+        }
+        if accumulate {
+            s += y0[i] as f64;
+            mag += (y0[i] as f64).abs();
+        }
+        let tol = 1e-5 * mag + 1e-6;
+        assert!(
+            (g as f64 - s).abs() <= tol,
+            "{what}: row {r}: got {g}, want {s} (tolerance {tol})"
+        );
+    }
+}
+
+#[test]
+fn matvec_equals_the_dot_with_the_quantized_activations() {
+    for (name, opts) in configs() {
+        let (gpu, k) = open(&name, &opts);
+        let step = Step::new(&gpu);
+        let mut rng = Rng::new(7);
+        for (rows, cols) in [(67, 96), (130, 256), (37, 768)] {
+            for ty in X8_TYPES {
+                assert!(k.uses_x8(ty), "{name}: {ty} forced on");
+                let wv = rng.vec(rows * cols, 1.0);
+                let bytes = quantize(ty, &wv).unwrap();
+                let w = dequantize_to_vec(ty, &bytes, rows * cols).unwrap();
+                let m = QMatrix::upload(&gpu, ty, rows, cols, &bytes, "w").unwrap();
+                let cap = 3;
+                let xv = rng.vec(cap * cols, 1.0);
+                let y0 = rng.vec(cap * rows, 1.0);
+                let x = Tensor::from_slice(&gpu, &xv, "x").unwrap();
+                let plain = MatIn { x: &x, norm: None };
+                // One-token step: x row 0.
+                let xd = quantized(&gpu, &k, &step, plain, cols, 1, false).values();
+                for accumulate in [false, true] {
+                    let y = Tensor::from_slice(&gpu, &y0, "y").unwrap();
+                    let op = k.matmul(&step, &m, &x, &y, accumulate).unwrap();
+                    run(&gpu, &step, &op, 1);
+                    let got = y.read(&gpu).unwrap();
+                    let ctx = format!("{name} {ty} {rows}x{cols} acc={accumulate}");
+                    check_rows(&ctx, &got, &w, &xd, &y0, rows, cols, accumulate);
+                }
+                // The last token of a longer step (the logits).
+                let xd = quantized(&gpu, &k, &step, plain, cols, 3, true).values();
+                let y = Tensor::from_slice(&gpu, &y0[..rows], "logits").unwrap();
+                let op = k.matmul_last(&step, &m, &x, &y).unwrap();
+                run(&gpu, &step, &op, 3);
+                let got = y.read(&gpu).unwrap();
+                let ctx = format!("{name} {ty} {rows}x{cols} last");
+                check_rows(&ctx, &got, &w, &xd, &y0[..rows], rows, cols, false);
+            }
+        }
+    }
+}
+
+#[test]
+fn normed_swiglu_matvec_uses_the_quantized_normed_activations() {
+    for (name, opts) in configs() {
+        let (gpu, k) = open(&name, &opts);
+        let step = Step::new(&gpu);
+        let mut rng = Rng::new(9);
+        let (rows, cols, eps) = (40, 256, 1e-5f32);
+        for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
+            let wv = rng.vec(rows * cols, 1.0);
+            let bytes = quantize(ty, &wv).unwrap();
+            let w = dequantize_to_vec(ty, &bytes, rows * cols).unwrap();
+            let m = QMatrix::upload(&gpu, ty, rows, cols, &bytes, "w").unwrap();
+            let xv = rng.vec(2 * cols, 3.0);
+            let nwv = rng.vec(cols, 1.0);
+            let x = Tensor::from_slice(&gpu, &xv, "x").unwrap();
+            let nw = Tensor::from_slice(&gpu, &nwv, "nw").unwrap();
+            let input = MatIn {
+                x: &x,
+                norm: Some((&nw, eps)),
+            };
+            let xd = quantized(&gpu, &k, &step, input, cols, 1, false).values();
+            let h = Tensor::new(&gpu, rows, "h").unwrap();
+            let op = k
+                .matmul_fused(&step, &[&m], input, MatOut::SwiGlu { h: &h }, false)
+                .unwrap();
+            run(&gpu, &step, &op, 1);
+            let got = h.read(&gpu).unwrap();
+            let dot = |r: usize| {
+                (0..cols).fold((0.0f64, 0.0f64), |(s, mag), c| {
+                    let p = w[r * cols + c] as f64 * xd[c];
+                    (s + p, mag + p.abs())
+                })
+            };
+            for (i, &h) in got.iter().enumerate().take(rows / 2) {
+                let ((g, gm), (u, um)) = (dot(2 * i), dot(2 * i + 1));
+                let want = g / (1.0 + (-g).exp()) * u;
+                let (tg, tu) = (1e-5 * gm + 1e-6, 1e-5 * um + 1e-6);
+                let tol = 1.1 * tg * (u.abs() + tu) + (g.abs() + tg) * tu + 1e-6 * want.abs();
+                assert!(
+                    (h as f64 - want).abs() <= tol,
+                    "{name} {ty}: h[{i}] = {h}, want {want} (tolerance {tol})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_choice_is_measured_or_forced_per_type() {
+    let vulkan = |int8_matvec| GpuOptions {
+        backends: Some(wgpu::Backends::VULKAN),
+        tuning: GpuTuning {
+            int8_matvec,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut rng = Rng::new(5);
+    let (rows, cols) = (256, 512);
+    let wv = rng.vec(rows * cols, 1.0);
+    let upload = |gpu: &Gpu, ty| {
+        let bytes = quantize(ty, &wv).unwrap();
+        QMatrix::upload(gpu, ty, rows, cols, &bytes, "w").unwrap()
+    };
+
+    // Measured: the f32 path until timed, then the faster one.
+    let (gpu, k) = open("measured", &vulkan(None));
+    let m = upload(&gpu, GgmlType::Q4_1);
+    assert!(!k.uses_x8(GgmlType::Q4_1));
+    let t = k.choose_x8(&m).unwrap().expect("Q4_1 is timed");
+    assert_eq!(t.ty, GgmlType::Q4_1);
+    assert!(t.f32_s > 0.0 && t.x8_s > 0.0 && t.f32_s.is_finite() && t.x8_s.is_finite());
+    assert_eq!(k.uses_x8(GgmlType::Q4_1), t.x8_wins());
+    // Another device on the same adapter (a second model load) reuses the
+    // timing of the same shape instead of measuring again.
+    let (gpu2, k2) = open("measured again", &vulkan(None));
+    let again = k2
+        .choose_x8(&upload(&gpu2, GgmlType::Q4_1))
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.f32_s, again.x8_s), (t.f32_s, t.x8_s));
+    assert_eq!(k2.uses_x8(GgmlType::Q4_1), t.x8_wins());
+    // Types without the 8-bit path are neither timed nor used with it.
+    let kq = upload(&gpu, GgmlType::Q4_K);
+    assert!(!has_x8(GgmlType::Q4_K));
+    assert!(k.choose_x8(&kq).unwrap().is_none());
+    assert!(!k.uses_x8(GgmlType::Q4_K));
+
+    // Forced: nothing is timed.
+    for forced in [false, true] {
+        let (gpu, k) = open("forced", &vulkan(Some(forced)));
+        let m = upload(&gpu, GgmlType::Q8_0);
+        assert!(k.choose_x8(&m).unwrap().is_none());
+        assert_eq!(k.uses_x8(GgmlType::Q8_0), forced);
+        assert!(!k.uses_x8(GgmlType::Q4_K));
+    }
+}
