@@ -95,9 +95,10 @@ struct Args {
     #[arg(long)]
     kv: Option<String>,
     /// GPU decode mat-vecs with 8-bit activations and packed integer dot
-    /// products: on, off, or auto (whichever the load measured faster per
-    /// weight type; `RUST_LOG=info` shows the timings).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "on", "off"])]
+    /// products: off (the default, as `GpuOptions::int8_decode`), on, or
+    /// auto (allowed: whichever the load measured faster per weight type;
+    /// `RUST_LOG=info` shows the timings).
+    #[arg(long, default_value = "off", value_parser = ["auto", "on", "off"])]
     int8: String,
     /// Memory bandwidth of the device in GB/s: also print the fraction of
     /// the bandwidth bound (weight bytes x tokens/s) each test reaches.
@@ -471,6 +472,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                     },
                     ..GpuTuning::default()
                 },
+                int8_decode: true,
                 ..GpuOptions::default()
             },
             n_threads: args.threads,

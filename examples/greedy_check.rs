@@ -65,6 +65,11 @@ struct Args {
     /// is a CPU), gpu (WGSL on the best adapter) or cpu (the native CPU path).
     #[arg(long, default_value = "auto")]
     device: Device,
+    /// The GPU path's decode mat-vecs with 8-bit activations: off (the
+    /// default, as `GpuOptions::int8_decode`), on, or auto (allowed:
+    /// whichever the load measured faster).
+    #[arg(long, default_value = "off", value_parser = ["auto", "on", "off"])]
+    int8: String,
     /// Compare the logits at every position of fixed prompts instead.
     #[arg(long)]
     positions: bool,
@@ -178,13 +183,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// The model under test, as `--device` and `--int8` ask.
+fn load_options(args: &Args) -> LoadOptions {
+    LoadOptions {
+        device: args.device,
+        gpu: GpuOptions {
+            tuning: GpuTuning {
+                int8_matvec: match args.int8.as_str() {
+                    "on" => Some(true),
+                    "off" => Some(false),
+                    _ => None,
+                },
+                ..GpuTuning::default()
+            },
+            int8_decode: true,
+            ..GpuOptions::default()
+        },
+        ..LoadOptions::default()
+    }
+}
+
 fn greedy(args: &Args) -> anyhow::Result<bool> {
     let doc: Value = serde_json::from_slice(&std::fs::read(&args.reference)?)?;
     let runs = parse_runs(&doc, &args.runs)?;
-    let opts = LoadOptions {
-        device: args.device,
-        ..LoadOptions::default()
-    };
+    let opts = load_options(args);
     let model = Model::load(&args.model, &opts)?;
     let eog = model.tokenizer().eog_tokens().to_vec();
     let mut s = Session::new(&model, &SessionOptions::default())?;
@@ -293,10 +315,7 @@ fn positions(args: &Args) -> anyhow::Result<bool> {
         n_batch: 64,
         all_logits: true,
     };
-    let load_opts = LoadOptions {
-        device: args.device,
-        ..LoadOptions::default()
-    };
+    let load_opts = load_options(args);
     let model = Model::load(&args.model, &load_opts)?;
     let vocab = model.config().vocab_size;
     let mut s = Session::new(&model, &opts)?;

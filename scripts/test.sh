@@ -17,8 +17,9 @@
 #    llama-cpp-python gguf`; set TEST_SH_LLAMA_CPP=0 to skip), the checks
 #    that need its quantizer: makes the Q8_0, Q4_K_M and Q6_K requantizations
 #    of the test model (models/, not committed) and checks their perplexity
-#    and greedy decoding against llama.cpp's (scripts/variants.py), then the
-#    synthetic model in every K-quant type (scripts/synth_kquants.py).
+#    and greedy decoding against llama.cpp's (scripts/variants.py: the GPU
+#    path and the CPU path), then the synthetic model in every K-quant type
+#    (scripts/synth_kquants.py).
 #    Without it, says so and stops after step 5.
 #
 # Exits with the first failing step's status.
@@ -77,6 +78,6 @@ if ! python3 -c 'import llama_cpp, gguf' >/dev/null 2>&1; then
     exit 0
 fi
 run python3 scripts/make_variants.py Q8_0 Q4_K_M Q6_K
-run python3 scripts/variants.py --device gpu --greedy --only Q4_1,Q8_0,Q4_K_M,Q6_K
+run python3 scripts/variants.py --device gpu --int8 off --greedy --only Q4_1,Q8_0,Q4_K_M,Q6_K
 run python3 scripts/variants.py --device cpu --greedy --only Q4_1,Q8_0,Q4_K_M,Q6_K
 run python3 scripts/synth_kquants.py

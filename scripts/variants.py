@@ -10,10 +10,16 @@ tests/data/perplexity.json (llama-perplexity itself) and
 tests/data/perplexity_llama_cpp.json (scripts/llama_cpp_perplexity.py).
 Usage, from anywhere:
 
-    python3 scripts/variants.py [--device gpu|cpu] [--ctx 128] [--cpu-reference] [--greedy] [--only Q8_0,Q6_K] [-- extra args for the example]
+    python3 scripts/variants.py [--device gpu|cpu] [--int8 on|off] [--ctx 128] [--cpu-reference] [--greedy] [--only Q8_0,Q6_K] [-- extra args for the example]
 
 `--device` picks rewind's path: `gpu` (the default: WGSL on the best
 adapter, lavapipe where there is no GPU) or `cpu` (the native CPU path).
+`--int8` forces the GPU path's decode mat-vecs with 8-bit activations on
+or off (default off, as in the library: the f32 kernels, held to the exact
+f32 forward; with it on, greedy decoding rounds activations to 8 bits as the
+CPU path does and gets the CPU path's near-tie bound, which it does not
+meet yet: Q4_1 "capital" step 9 flips at a llama.cpp gap of 0.85, see
+`GpuOptions::int8_decode`).
 
 Prints a Markdown table: type, file size, the tensor types in the file,
 rewind's perplexity, with `--cpu-reference` also that of rewind's naive f32
@@ -97,6 +103,11 @@ def main(argv):
     if device not in NEAR_TIE:
         print(f"unknown --device {device} (gpu, cpu)", file=sys.stderr)
         return 1
+    int8 = own[own.index("--int8") + 1] if "--int8" in own else "off"
+    if int8 not in ("on", "off"):
+        print(f"unknown --int8 {int8} (on, off)", file=sys.stderr)
+        return 1
+    near_tie = NEAR_TIE["cpu" if int8 == "on" else device]
     greedy = "--greedy" in own
     only = own[own.index("--only") + 1].split(",") if "--only" in own else None
     made = os.path.join(ROOT, "models", ".cache", "greedy_llama_cpp.json")
@@ -165,7 +176,7 @@ def main(argv):
         elif greedy:
             r = subprocess.run(
                 [greedy_exe, "-m", path, "--reference", reference, "--runs", t, "--cpu-reference",
-                 "--device", device, "--near-tie", NEAR_TIE[device]],
+                 "--device", device, "--int8", int8, "--near-tie", near_tie],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
@@ -192,7 +203,8 @@ def main(argv):
             f"{ref if ref is not None else '—'} | {off if off is not None else '—'} | {diff} |{greedy_cell}"
         )
         print(rows[-1], file=sys.stderr, flush=True)
-    print(f"Perplexity at n_ctx {n_ctx} over tests/data/perplexity-text.txt, rewind's {device} path\n")
+    int8_note = ", 8-bit decode activations" if device == "gpu" and int8 == "on" else ""
+    print(f"Perplexity at n_ctx {n_ctx} over tests/data/perplexity-text.txt, rewind's {device} path{int8_note}\n")
     head = (
         "| variant | file | tensor types | rewind | rewind, f32 CPU reference | llama.cpp | "
         "llama.cpp, no flash attn | rewind − llama.cpp |"

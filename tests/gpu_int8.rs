@@ -353,6 +353,7 @@ fn normed_swiglu_matvec_uses_the_quantized_normed_activations() {
 fn the_choice_is_measured_or_forced_per_type() {
     let vulkan = |int8_matvec| GpuOptions {
         backends: Some(wgpu::Backends::VULKAN),
+        int8_decode: true,
         tuning: GpuTuning {
             int8_matvec,
             ..Default::default()

@@ -207,7 +207,8 @@ impl Gpu {
             max_binding,
             thread_per_row,
             kv_f16,
-            int8_matvec: tuning.int8_matvec,
+            // Not allowed and not forced: never (nothing is timed).
+            int8_matvec: tuning.int8_matvec.or((!opts.int8_decode).then_some(false)),
             timestamps,
             errors,
             lost,

@@ -133,10 +133,12 @@ impl GpuWeights {
     ) -> Result<Self, Error> {
         let total = config.weight_bytes(file);
         let mut done = 0u64;
-        // Counts a tensor's file bytes as uploaded.
+        // Counts a tensor's file bytes as uploaded; they are on the GPU now,
+        // so the file's pages needn't stay resident until the load ends.
         let mut uploaded = |names: &[&str]| {
-            for n in names {
-                done += file.tensor(n).map_or(0, |t| t.n_bytes);
+            for t in names.iter().filter_map(|n| file.tensor(n)) {
+                done += t.n_bytes;
+                file.release_tensor_pages(t);
             }
             progress(LoadProgress { done, total });
         };
