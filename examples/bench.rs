@@ -37,7 +37,7 @@ use rewind::quant::GgmlType;
 use rewind::session::{
     CancelFlag, Control, Event, GenerateOptions, Session, SessionOptions, StopReason,
 };
-use rewind::{ComputePath, CpuOptions, Device, Isa};
+use rewind::{ComputePath, CpuOptions, Device, Isa, KvType};
 
 #[derive(Parser, Debug)]
 #[command(about = "Measure prefill and decode speed (llama-bench style)")]
@@ -91,9 +91,10 @@ struct Args {
     /// Backend: vulkan, metal, dx12, gl.
     #[arg(long)]
     backend: Option<String>,
-    /// KV cache type: f16 or f32 (default: f16 where the adapter has f16).
+    /// KV cache type: f32, f16 or (GPU) q8_0 (default: f16 where the adapter
+    /// has f16, and on the CPU path).
     #[arg(long)]
-    kv: Option<String>,
+    kv: Option<KvType>,
     /// GPU decode mat-vecs with 8-bit activations and packed integer dot
     /// products: off (the default, as `GpuOptions::int8_decode`), on, or
     /// auto (allowed: whichever the load measured faster per weight type;
@@ -311,7 +312,7 @@ fn profile(model: &Model, args: &Args, reps: usize) -> anyhow::Result<()> {
         model.name(),
         model.file_type(),
         model.device_info(),
-        if ctx.kv_f16() { "f16" } else { "f32" }
+        ctx.kv_type()
     );
     if let Some(pp) = pp {
         print_profile(
@@ -435,12 +436,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         Some("gl") => Some(wgpu::Backends::GL),
         Some(other) => anyhow::bail!("unknown backend `{other}`"),
     };
-    let kv_f16 = match args.kv.as_deref() {
-        None => None,
-        Some("f16") => Some(true),
-        Some("f32") => Some(false),
-        Some(other) => anyhow::bail!("unknown --kv `{other}` (f16, f32)"),
-    };
+    let kv = args.kv;
     let device = args.device;
     let isa = match &args.isa {
         None => None,
@@ -456,30 +452,39 @@ fn run(args: Args) -> anyhow::Result<()> {
         })?),
     };
     let hwm_before = proc_status_mib("VmHWM:");
-    let t = Instant::now();
-    let model = Model::load(
-        &path,
-        &LoadOptions {
-            device,
-            gpu: GpuOptions {
-                backends,
-                kv_f16,
-                tuning: GpuTuning {
-                    int8_matvec: match args.int8.as_str() {
-                        "on" => Some(true),
-                        "off" => Some(false),
-                        _ => None,
-                    },
-                    ..GpuTuning::default()
+    let mut opts = LoadOptions {
+        device,
+        gpu: GpuOptions {
+            backends,
+            tuning: GpuTuning {
+                int8_matvec: match args.int8.as_str() {
+                    "on" => Some(true),
+                    "off" => Some(false),
+                    _ => None,
                 },
-                int8_decode: true,
-                ..GpuOptions::default()
+                ..GpuTuning::default()
             },
-            n_threads: args.threads,
-            cpu: CpuOptions { isa, kv_f16 },
-            ..LoadOptions::default()
+            int8_decode: true,
+            ..GpuOptions::default()
         },
-    )?;
+        n_threads: args.threads,
+        cpu: CpuOptions {
+            isa,
+            ..CpuOptions::default()
+        },
+        ..LoadOptions::default()
+    };
+    if let Some(kv) = kv {
+        opts = opts.with_kv_type(kv);
+    }
+    let t = Instant::now();
+    let model = Model::load(&path, &opts)?;
+    if kv.is_some_and(|t| t != model.device_info().kv_type) {
+        anyhow::bail!(
+            "--kv {}: the native CPU path's cache is f16 or f32 (q8_0 is a GPU cache)",
+            kv.map_or("", KvType::name)
+        );
+    }
     let load_s = t.elapsed().as_secs_f64();
     let rss_after_load = proc_status_mib("VmRSS:");
     let hwm_load = proc_status_mib("VmHWM:");

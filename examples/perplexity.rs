@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use rewind::KvType;
 use rewind::eval::perplexity::{perplexity, perplexity_reference, scored_per_chunk, tokenize};
 use rewind::gguf::GgufFile;
 use rewind::gpu::GpuOptions;
@@ -40,6 +41,10 @@ struct Args {
     /// is a CPU), gpu (WGSL on the best adapter) or cpu (the native CPU path).
     #[arg(long, default_value = "auto")]
     device: Device,
+    /// KV cache type: f32, f16 or (GPU) q8_0 (default: f16 where the adapter
+    /// has f16, and on the CPU path).
+    #[arg(long)]
+    kv: Option<KvType>,
     /// Print one JSON object with the results instead of text.
     #[arg(long)]
     json: bool,
@@ -77,7 +82,8 @@ fn main() -> ExitCode {
 fn run(args: Args) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.file)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
-    let opts = LoadOptions {
+    let kv = args.kv;
+    let mut opts = LoadOptions {
         gpu: GpuOptions {
             backends: args.backend.as_deref().map(parse_backend).transpose()?,
             ..GpuOptions::default()
@@ -85,7 +91,16 @@ fn run(args: Args) -> anyhow::Result<()> {
         device: args.device,
         ..LoadOptions::default()
     };
+    if let Some(kv) = kv {
+        opts = opts.with_kv_type(kv);
+    }
     let model = Model::load(&args.model, &opts)?;
+    if kv.is_some_and(|t| t != model.device_info().kv_type) {
+        anyhow::bail!(
+            "--kv {}: the native CPU path's cache is f16 or f32 (q8_0 is a GPU cache)",
+            kv.map_or("", KvType::name)
+        );
+    }
     let tokens = tokenize(&model, &text)?;
     let n_ctx = args.ctx_size;
     let chunks = (tokens.len() / n_ctx.max(1)).min(args.chunks.unwrap_or(usize::MAX));

@@ -37,9 +37,11 @@ N_CTX = 128
 PREFIX = "SmolLM2-135M-Instruct."
 
 
-def perplexity(path, text, flash_attn):
+def perplexity(path, text, flash_attn, kv_q8=False):
     import llama_cpp
 
+    # An 8-bit cache (`-ctk q8_0 -ctv q8_0`) needs flash attention for V.
+    kv = {"type_k": llama_cpp.GGML_TYPE_Q8_0, "type_v": llama_cpp.GGML_TYPE_Q8_0} if kv_q8 else {}
     llm = llama_cpp.Llama(
         model_path=path,
         n_ctx=N_CTX,
@@ -48,6 +50,7 @@ def perplexity(path, text, flash_attn):
         logits_all=True,
         flash_attn=flash_attn,
         verbose=False,
+        **kv,
     )
     tokens = llm.tokenize(text.encode(), add_bos=True, special=False)
     add_bos = llama_cpp.llama_vocab_get_add_bos(llama_cpp.llama_model_get_vocab(llm.model))
@@ -88,8 +91,14 @@ def main(types):
             sys.exit(f"llama_cpp_perplexity.py: {path} is missing (scripts/make_variants.py {t})")
         on, n_tokens = perplexity(path, text, True)
         off, _ = perplexity(path, text, False)
-        results[t] = {"flash_attn_on": on, "flash_attn_off": off, "file_bytes": os.path.getsize(path)}
-        print(f"{t}: {on} (flash attention off: {off}), {n_tokens} tokens", flush=True)
+        q8, _ = perplexity(path, text, True, kv_q8=True)
+        results[t] = {
+            "flash_attn_on": on,
+            "flash_attn_off": off,
+            "flash_attn_on_kv_q8_0": q8,
+            "file_bytes": os.path.getsize(path),
+        }
+        print(f"{t}: {on} (flash attention off: {off}; 8-bit KV cache: {q8}), {n_tokens} tokens", flush=True)
     import llama_cpp
 
     doc = {

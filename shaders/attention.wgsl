@@ -15,8 +15,8 @@
 // (unnormalized o, running max m, sum l) go to `part` and
 // attention_combine.wgsl merges them.
 //
-// The cache reads (kload8, vload4) come from attention_kv_f32.wgsl or
-// attention_kv_f16.wgsl.
+// The cache reads (kload8, vload4) come from attention_kv_f32.wgsl,
+// attention_kv_f16.wgsl or attention_kv_q8.wgsl.
 // Generated constants: WG (= QG * 16), QG (query groups), QR (rows per
 // group), QT (= QG * QR), KT (= 16 * KR), KR, HD (head_dim, a multiple of 8),
 // HD4 (= HD / 4), DV (vec4 slices per PV thread, = ceil(HD4 / 16)).

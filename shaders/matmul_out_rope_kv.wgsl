@@ -3,7 +3,8 @@
 // (RoPE, ggml's normal mode: pairs (2i, 2i + 1) of each head with
 // 2i < rope_dim, by pos * inv_freq[i], pos = pos0 + t); q goes to `q`, k and
 // v straight into the caches at row pos (as f32, or as f16 pairs packed in
-// one word when kv_f16 = 1). Rows come in (even, odd) pairs.
+// one word when kv_f16 = 1), or with kv_at_token = 1 into row t of f32
+// staging buffers (for kv_store_q8.wgsl). Rows come in (even, odd) pairs.
 
 @group(0) @binding(BIND_Q) var<storage, read_write> q: array<f32>;
 @group(0) @binding(BIND_K_CACHE) var<storage, read_write> k_cache: array<u32>;
@@ -25,11 +26,12 @@ fn rope_pair(r: u32, pos: u32, a: f32, b: f32) -> vec2<f32> {
     return vec2<f32>(a * c - b * s, a * s + b * c);
 }
 
-fn kv_put(is_k: bool, pos: u32, r: u32, v: vec2<f32>) {
-    if (pos >= p.max_ctx) {
+fn kv_put(is_k: bool, pos: u32, t: u32, r: u32, v: vec2<f32>) {
+    let row = select(pos, t, p.kv_at_token != 0u);
+    if (row >= p.max_ctx) {
         return;
     }
-    let e = pos * p.kv_dim + r;
+    let e = row * p.kv_dim + r;
     if (p.kv_f16 != 0u) {
         let w = pack2x16float(v);
         if (is_k) {
@@ -59,8 +61,8 @@ fn mm_out2(row: u32, t: u32, a: f32, b: f32) {
         q[t * p.q_dim + row + 1u] = o.y;
     } else if (row < p.q_dim + p.kv_dim) {
         let r = row - p.q_dim;
-        kv_put(true, pos, r, rope_pair(r, pos, a, b));
+        kv_put(true, pos, t, r, rope_pair(r, pos, a, b));
     } else {
-        kv_put(false, pos, row - p.q_dim - p.kv_dim, vec2<f32>(a, b));
+        kv_put(false, pos, t, row - p.q_dim - p.kv_dim, vec2<f32>(a, b));
     }
 }

@@ -17,7 +17,7 @@ struct MatParams {
     half_rot: u32,    // rope_dim / 2
     max_ctx: u32,     // rows the KV caches hold
     kv_f16: u32,      // 1: the caches hold f16 pairs, 0: f32
-    _pad: u32,
+    kv_at_token: u32, // 1: token t goes to cache row t (staging), 0: row pos0 + t
 }
 
 @group(0) @binding(BIND_PARAMS) var<uniform> p: MatParams;

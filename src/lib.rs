@@ -54,7 +54,7 @@ pub mod tokenizer;
 pub use chat::Message;
 pub use cpu::{CpuOptions, Isa};
 pub use error::{Error, ErrorKind, Result};
-pub use gpu::GpuOptions;
+pub use gpu::{GpuOptions, KvType, UnknownKvType};
 pub use model::{ComputePath, Device, DeviceInfo, GpuMemory, LoadOptions, LoadProgress, Model};
 pub use sample::SamplerConfig;
 pub use session::{

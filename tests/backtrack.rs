@@ -397,6 +397,55 @@ fn a_state_moves_between_the_paths() {
     }
 }
 
+/// An 8-bit cache (GPU) backtracks, and its state restores byte for byte
+/// into sessions of other sizes with the same cache type; a session with
+/// another cache type refuses it as a shape mismatch, unchanged.
+#[test]
+fn an_8_bit_cache_backtracks_and_its_state_keeps_its_type() {
+    let bytes = || {
+        synth_llama(&SynthSpec::tiny(GgmlType::Q8_0, 42))
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+    };
+    let mut opts_q8 = common::options_on(On::Gpu, None);
+    opts_q8.gpu.kv_q8 = true;
+    let file = rewind::gguf::GgufFile::from_bytes(bytes()).unwrap();
+    let q8 = Model::load_file(file, &opts_q8, |_| {}).unwrap();
+    assert_eq!(q8.device_info().kv_type, rewind::KvType::Q8_0);
+    // A reset discards what was said since the checkpoint, as on other
+    // caches (see rollback_leaves_no_trace_of_the_discarded_tokens).
+    let mut a = session(&q8);
+    let (plain, _) = run(&mut a, PROMPT, &opts(&[], ResetPolicy::Rollback, 3));
+    let (t, stats) = run(&mut a, PROMPT, &opts(&[3], ResetPolicy::Rollback, 8));
+    assert_eq!(t.resets, vec![(plain.visible.clone(), ResetCause::Model)]);
+    assert_eq!(stats.discarded_tokens, 3);
+    let state = a.save_state().unwrap();
+    let want = a.logits_after(&[65]).unwrap();
+    for n_ctx in [32, 512] {
+        let o = SessionOptions {
+            n_ctx,
+            n_batch: 4,
+            all_logits: false,
+        };
+        let mut b = Session::new(&q8, &o).unwrap();
+        b.restore_state(&state).unwrap();
+        assert_eq!(b.save_state().unwrap(), state, "n_ctx {n_ctx}");
+        assert_eq!(b.logits_after(&[65]).unwrap(), want, "n_ctx {n_ctx}");
+    }
+    for other in [
+        common::model_on(On::Gpu, bytes(), Some(true)),
+        common::model_on(On::Cpu, bytes(), Some(true)),
+    ] {
+        let mut c = session(&other);
+        run(&mut c, &PROMPT[..3], &opts(&[], ResetPolicy::Rollback, 2));
+        let before = c.save_state().unwrap();
+        let err = c.restore_state(&state).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        assert_eq!(c.save_state().unwrap(), before);
+    }
+}
+
 fn a_failed_restore_leaves_the_session_as_it_was(path: On) {
     let m = model(path);
     let o = opts(&[], ResetPolicy::Rollback, 6);

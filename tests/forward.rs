@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use rewind::Error;
 use rewind::gguf::{GgufFile, GgufWriter};
 use rewind::gpu::GpuError;
 use rewind::gpu::{Gpu, GpuOptions, GpuTuning};
@@ -21,6 +20,7 @@ use rewind::model::{
 };
 use rewind::quant::GgmlType;
 use rewind::session::{Control, Event, GenerateOptions, Session, SessionOptions, StopReason};
+use rewind::{Error, KvType};
 
 const TOL: f32 = 2e-3;
 /// With an f16 KV cache every key and value is rounded to 11 significant
@@ -28,6 +28,14 @@ const TOL: f32 = 2e-3;
 /// O(1) logits by up to 2.3e-3 (measured over all types, prefill and decode
 /// steps); 1e-2 leaves a 4x margin and still catches any indexing error.
 const TOL_F16_KV: f32 = 1e-2;
+/// An 8-bit KV cache moves every key and value by up to half a step of its
+/// block (max|x| / 254), which moves these logits by up to 0.065 from the
+/// exact reference; against a reference that rounds its cache the same way
+/// (`new_cache_q8`) only summation order differs (measured: 3.6e-6), plus
+/// the rare value whose x / d lies within f32 noise of a rounding tie and
+/// goes the other way (one step of its block, ~1% of its largest value):
+/// TOL_Q8_KV.
+const TOL_Q8_KV: f32 = 1e-2;
 
 /// A tiny model whose attn_v and ffn_up are Q8_0 and the other matrices
 /// Q4_1 (see `unfusable_type_mixes_match_the_reference`).
@@ -110,12 +118,21 @@ fn prompt(vocab: u32) -> Vec<u32> {
 /// tokens one at a time, comparing every step's logits with the reference.
 /// Returns the reference logits of the 7 steps compared.
 fn check_against_reference(file: &GgufFile, gpu: Arc<Gpu>, n_batch: usize) -> Vec<Vec<f32>> {
-    let tol = if gpu.kv_f16 { TOL_F16_KV } else { TOL };
+    let tol = match gpu.kv {
+        KvType::F32 => TOL,
+        KvType::F16 => TOL_F16_KV,
+        KvType::Q8_0 => TOL_Q8_KV,
+    };
+    let q8 = gpu.kv == KvType::Q8_0;
     let reference = ReferenceModel::load(file).unwrap();
     let model = Model::from_gguf(file, gpu, &LoadOptions::default(), |_| {}).unwrap();
     let mut s = session(&model, n_batch);
     let vocab = reference.config.vocab_size as u32;
-    let mut cache = reference.new_cache();
+    let mut cache = if q8 {
+        reference.new_cache_q8()
+    } else {
+        reference.new_cache()
+    };
     let mut want = Vec::new();
     for &t in &prompt(vocab) {
         want = reference.forward(&mut cache, t).unwrap();
@@ -168,11 +185,48 @@ fn f16_kv_cache_stays_close_to_the_reference() {
             kv_f16: Some(true),
             ..GpuOptions::default()
         });
-        assert!(gpu.kv_f16);
+        assert_eq!(gpu.kv, KvType::F16);
         for ty in [GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_1] {
             check_against_reference(&tiny(&SynthSpec::tiny(ty, 13)), gpu.clone(), 4);
         }
     }
+}
+
+#[test]
+fn q8_kv_cache_stays_close_to_the_reference() {
+    for backends in [wgpu::Backends::VULKAN, wgpu::Backends::GL] {
+        let gpu = gpu(GpuOptions {
+            backends: Some(backends),
+            kv_q8: true,
+            ..GpuOptions::default()
+        });
+        assert_eq!(gpu.kv, KvType::Q8_0);
+        for ty in [GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_1] {
+            // Prefill in steps of 4 and of 11 (the staging rows of a step),
+            // then decode.
+            for n_batch in [4, 11] {
+                check_against_reference(&tiny(&SynthSpec::tiny(ty, 13)), gpu.clone(), n_batch);
+            }
+        }
+    }
+}
+
+#[test]
+fn q8_kv_cache_needs_a_width_in_blocks_of_32() {
+    // KV width 24: no whole block of 32.
+    let mut spec = SynthSpec::tiny(GgmlType::Q8_0, 3);
+    spec.n_embd = 96;
+    spec.n_head = 4;
+    spec.n_head_kv = 1;
+    let gpu = gpu(GpuOptions {
+        kv_q8: true,
+        ..GpuOptions::default()
+    });
+    let model = Model::from_gguf(&tiny(&spec), gpu, &LoadOptions::default(), |_| {}).unwrap();
+    let err = Session::new(&model, &SessionOptions::default())
+        .err()
+        .expect("a q8_0 cache of width 24 is refused");
+    assert!(err.to_string().contains("multiple of 32"), "{err}");
 }
 
 #[test]

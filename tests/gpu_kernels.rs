@@ -3,9 +3,10 @@
 //! which has f16/subgroups) and GL (llvmpipe on CI, the plain fallback).
 
 use rewind::gpu::{
-    Gpu, GpuError, GpuOptions, GpuTuning, Kernels, MatIn, MatOut, Op, QMatrix, RopeKv, Step,
-    StepParams, Tensor, rope_inv_freq,
+    Gpu, GpuError, GpuOptions, GpuTuning, Kernels, KvType, MatIn, MatOut, Op, QMatrix, RopeKv,
+    Step, StepParams, Tensor, rope_inv_freq,
 };
+use rewind::model::reference::round_kv_q8;
 use rewind::quant::{GgmlType, dequantize_to_vec, quantize};
 use std::sync::Arc;
 
@@ -915,7 +916,8 @@ fn fused_qkv_rope_kv(name: &str, gpu: &Arc<Gpu>, k: &Kernels, cases: &[(GgmlType
                         q: &q,
                         k_cache: &kc,
                         v_cache: &vc,
-                        kv_f16,
+                        kv: if kv_f16 { KvType::F16 } else { KvType::F32 },
+                        at_token: false,
                         n_heads,
                         n_kv_heads: n_kv,
                         head_dim: hd,
@@ -997,21 +999,106 @@ fn run_ctx(gpu: &Gpu, step: &Step, ops: &[&Op], n_tokens: u32, pos0: u32) {
     gpu.wait().unwrap();
 }
 
+/// Rows of `kv_dim` values as an 8-bit KV cache lays them out
+/// ([`KvType::Q8_0`]): packed int8, then one f32 scale per block of 32.
+fn pack_q8_rows(x: &[f32], kv_dim: usize) -> Vec<u32> {
+    let mut out = Vec::new();
+    for row in x.chunks(kv_dim) {
+        let mut scales = Vec::new();
+        for b in row.chunks(32) {
+            let d = b.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            for w in b.chunks(4) {
+                let q = w.iter().enumerate().fold(0u32, |acc, (j, v)| {
+                    let q = (v * id).round_ties_even().clamp(-127.0, 127.0) as i8;
+                    acc | (q as u8 as u32) << (8 * j)
+                });
+                out.push(q);
+            }
+            scales.push(d.to_bits());
+        }
+        out.extend(scales);
+    }
+    out
+}
+
 #[test]
-fn attention_f16_cache_tiles_and_splits() {
+fn kv_store_q8_quantizes_rows_at_their_positions() {
+    each_gpu(|name, gpu, k| {
+        let mut rng = Rng::new(29);
+        let step = Step::new(gpu);
+        let (kv_dim, max_ctx) = (96, 20);
+        let row_words = KvType::Q8_0.row_bytes(kv_dim) as usize / 4;
+        let bytes = (max_ctx * row_words * 4) as u64;
+        for (n, pos0) in [(1usize, 0usize), (7, 5), (6, 16)] {
+            let mut kv = rng.vec(2 * n * kv_dim, 3.0);
+            // A block of zeros (scale 0) in the first row of keys.
+            kv[32..64].fill(0.0);
+            let (kv_k, kv_v) = kv.split_at(n * kv_dim);
+            let kt = Tensor::from_slice(gpu, kv_k, "k").unwrap();
+            let vt = Tensor::from_slice(gpu, kv_v, "v").unwrap();
+            let kc = gpu.storage_buffer(bytes, "kc").unwrap();
+            let vc = gpu.storage_buffer(bytes, "vc").unwrap();
+            let op = k.kv_store_q8(&step, &kt, &vt, &kc, &vc, kv_dim).unwrap();
+            run(gpu, &step, &[&op], n as u32, pos0 as u32);
+            for (src, cache) in [(kv_k, &kc), (kv_v, &vc)] {
+                let got = gpu.read::<u32>(cache, 0, max_ctx * row_words).unwrap();
+                for p in 0..max_ctx {
+                    let row = &got[p * row_words..(p + 1) * row_words];
+                    // Rows past the cache (pos 16 + 6 > 20) are dropped.
+                    if p >= pos0 && p < pos0 + n {
+                        // Each value within half a step of its block (GPU
+                        // division may be a few ulps off, so no bit match).
+                        let x = &src[(p - pos0) * kv_dim..][..kv_dim];
+                        for (b, xb) in x.chunks(32).enumerate() {
+                            let d = f32::from_bits(row[kv_dim / 4 + b]);
+                            let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+                            assert!((d - amax / 127.0).abs() <= 1e-6 * amax, "{name}: scale");
+                            for (i, &xv) in xb.iter().enumerate() {
+                                let e = 32 * b + i;
+                                let q = (row[e / 4] >> (8 * (e % 4))) as u8 as i8;
+                                let err = (q as f32 * d - xv).abs();
+                                assert!(
+                                    err <= 0.5001 * d,
+                                    "{name}: n {n} pos0 {pos0} row {p} elem {e}: {xv} stored as {q} x {d}"
+                                );
+                            }
+                        }
+                    } else {
+                        assert!(row.iter().all(|&w| w == 0), "{name}: row {p} written");
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn attention_f16_and_q8_caches_tiles_and_splits() {
     each_gpu(|name, gpu, k| {
         let mut rng = Rng::new(13);
         let step = Step::new(gpu);
         let (n_heads, n_kv, hd) = (6, 2, 64);
         let kv_dim = n_kv * hd;
-        for kv_f16 in [false, true] {
+        for kv in [KvType::F32, KvType::F16, KvType::Q8_0] {
             // Long context, one token (split over workgroups), then a
             // prefill of 37 tokens (several query tiles per KV head).
             for (ctx, n) in [(2600usize, 1usize), (300, 37)] {
                 let pos0 = ctx - n;
                 let mut k_all = rng.vec(ctx * kv_dim, 1.0);
                 let mut v_all = rng.vec(ctx * kv_dim, 1.0);
-                let (kc, vc) = if kv_f16 {
+                let (kc, vc) = if kv == KvType::Q8_0 {
+                    let (kw, vw) = (pack_q8_rows(&k_all, kv_dim), pack_q8_rows(&v_all, kv_dim));
+                    // The reference sees the rounded values.
+                    for row in k_all.chunks_mut(kv_dim).chain(v_all.chunks_mut(kv_dim)) {
+                        round_kv_q8(row);
+                    }
+                    let kc = gpu.storage_buffer((kw.len() * 4) as u64, "kc").unwrap();
+                    let vc = gpu.storage_buffer((vw.len() * 4) as u64, "vc").unwrap();
+                    gpu.queue.write_buffer(&kc, 0, bytemuck::cast_slice(&kw));
+                    gpu.queue.write_buffer(&vc, 0, bytemuck::cast_slice(&vw));
+                    (kc, vc)
+                } else if kv == KvType::F16 {
                     let pack = |v: &[f32]| -> Vec<u32> {
                         v.chunks(2)
                             .map(|p| {
@@ -1041,7 +1128,7 @@ fn attention_f16_cache_tiles_and_splits() {
                 let q = Tensor::from_slice(gpu, &qv, "q").unwrap();
                 let out = Tensor::new(gpu, n * n_heads * hd, "out").unwrap();
                 let attn = k
-                    .attention_kv(&step, &q, &kc, &vc, &out, n_heads, n_kv, hd, kv_f16)
+                    .attention_kv(&step, &q, &kc, &vc, &out, n_heads, n_kv, hd, kv)
                     .unwrap();
                 let groups = attn.dispatch_info(n as u32, ctx as u32);
                 if n == 1 {
@@ -1058,7 +1145,7 @@ fn attention_f16_cache_tiles_and_splits() {
                     }
                     let got = out.read(gpu).unwrap();
                     assert_close(
-                        &format!("{name} attention f16={kv_f16} ctx {ctx} n {n} split {split}"),
+                        &format!("{name} attention {kv} ctx {ctx} n {n} split {split}"),
                         &got,
                         &want,
                         |_| 2e-5,

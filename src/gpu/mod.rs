@@ -9,6 +9,7 @@
 //! allocated per step.
 
 mod kernels;
+mod kv_type;
 mod options;
 mod qmatrix;
 mod tensor;
@@ -20,6 +21,7 @@ pub use kernels::rope_inv_freq;
 pub use kernels::{Kernels, MatIn, MatOut, Op, RopeKv};
 #[cfg(feature = "testing")]
 pub use kernels::{X8Timing, has_x8, x8_units};
+pub use kv_type::{KvType, UnknownKvType};
 pub use options::GpuOptions;
 #[cfg(feature = "testing")]
 pub use options::GpuTuning;
@@ -72,8 +74,9 @@ pub struct Gpu {
     /// Matrix-vector kernels use one thread per row (see
     /// [`GpuTuning::thread_per_row`]).
     pub thread_per_row: bool,
-    /// KV caches hold f16 (see [`GpuOptions::kv_f16`]).
-    pub kv_f16: bool,
+    /// What the KV caches hold (see [`GpuOptions::kv_f16`],
+    /// [`GpuOptions::kv_q8`]).
+    pub kv: KvType,
     /// The 8-bit-activation decode mat-vec, forced on or off (see
     /// [`GpuTuning::int8_matvec`]); `None`: measured at model load.
     pub int8_matvec: Option<bool>,
@@ -196,7 +199,13 @@ impl Gpu {
         let thread_per_row = tuning
             .thread_per_row
             .unwrap_or(info.device_type == wgpu::DeviceType::Cpu);
-        let kv_f16 = opts.kv_f16.unwrap_or(f16);
+        let kv = if opts.kv_q8 {
+            KvType::Q8_0
+        } else if opts.kv_f16.unwrap_or(f16) {
+            KvType::F16
+        } else {
+            KvType::F32
+        };
         Ok(Arc::new(Gpu {
             device,
             queue,
@@ -206,7 +215,7 @@ impl Gpu {
             subgroups,
             max_binding,
             thread_per_row,
-            kv_f16,
+            kv,
             // Not allowed and not forced: never (nothing is timed).
             int8_matvec: tuning.int8_matvec.or((!opts.int8_decode).then_some(false)),
             timestamps,

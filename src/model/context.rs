@@ -13,6 +13,8 @@ use super::state::CacheShape;
 use super::{Backend, Model};
 use crate::cpu::CpuForward;
 use crate::error::Error;
+#[cfg(feature = "testing")]
+use crate::gpu::KvType;
 
 /// What a step reads back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,10 +84,11 @@ impl Forward {
     }
 
     #[cfg(feature = "testing")]
-    fn kv_f16(&self) -> bool {
+    fn kv_type(&self) -> KvType {
         match self {
-            Forward::Gpu(f) => f.kv_f16(),
-            Forward::Cpu(f) => f.kv_f16(),
+            Forward::Gpu(f) => f.kv_type(),
+            Forward::Cpu(f) if f.kv_f16() => KvType::F16,
+            Forward::Cpu(_) => KvType::F32,
         }
     }
 
@@ -201,10 +204,10 @@ impl Context {
         self.vocab
     }
 
-    /// The KV cache holds f16 (else f32).
+    /// What the KV cache holds (the native CPU path: f16 or f32).
     #[cfg(feature = "testing")]
-    pub fn kv_f16(&self) -> bool {
-        self.forward.kv_f16()
+    pub fn kv_type(&self) -> KvType {
+        self.forward.kv_type()
     }
 
     /// Bytes of the KV cache.

@@ -14,7 +14,9 @@ use super::kv_cache::KvCache;
 use super::memory::{GpuMemory, kv_cache_bytes, scratch_bytes};
 use super::weights::{GateUp, GpuWeights};
 use crate::error::Error;
-use crate::gpu::{Gpu, GpuError, Kernels, MatIn, MatOut, Op, RopeKv, Step, StepParams, Tensor};
+use crate::gpu::{
+    Gpu, GpuError, Kernels, KvType, MatIn, MatOut, Op, RopeKv, Step, StepParams, Tensor,
+};
 
 /// An op of the step, with what it computes ("qkv+rope+kv", "attention",
 /// ...), for profiles.
@@ -58,7 +60,7 @@ impl GpuForward {
             let needed = GpuMemory {
                 weights: weights.gpu_bytes(),
                 kv_cache: kv_cache_bytes(gpu, config, n_ctx),
-                scratch: scratch_bytes(config, n_batch, all_logits, weights.separate_ffn()),
+                scratch: scratch_bytes(config, gpu.kv, n_batch, all_logits, weights.separate_ffn()),
             };
             return Err(Error::OutOfGpuMemory {
                 needed,
@@ -79,10 +81,16 @@ impl GpuForward {
         all_logits: bool,
     ) -> Result<GpuForward, Error> {
         let c = config;
-        let kv_f16 = gpu.kv_f16;
-        let kv = KvCache::new(gpu, c.n_layer, n_ctx, c.kv_dim(), kv_f16)?;
+        let kv_type = gpu.kv;
+        let kv = KvCache::new(gpu, c.n_layer, n_ctx, c.kv_dim(), kv_type)?;
         let step = Step::new(gpu);
         let act = |n: usize, label: &str| Tensor::new(gpu, n_batch * n, label);
+        // An 8-bit cache is written from the step's f32 keys and values.
+        let kv_staging = if kv_type == KvType::Q8_0 {
+            Some((act(c.kv_dim(), "k staging")?, act(c.kv_dim(), "v staging")?))
+        } else {
+            None
+        };
         let x = act(c.n_embd, "x")?;
         let q = act(c.q_dim(), "q")?;
         let att = act(c.q_dim(), "att")?;
@@ -137,11 +145,16 @@ impl GpuForward {
                 x: &x,
                 norm: Some((&w.attn_norm, c.rms_eps)),
             };
+            let (k_out, v_out, rope_kv) = match &kv_staging {
+                Some((ks, vs)) => (&ks.buffer, &vs.buffer, KvType::F32),
+                None => (kc, vc, kv_type),
+            };
             let rope = RopeKv {
                 q: &q,
-                k_cache: kc,
-                v_cache: vc,
-                kv_f16,
+                k_cache: k_out,
+                v_cache: v_out,
+                kv: rope_kv,
+                at_token: kv_staging.is_some(),
                 n_heads: c.n_head,
                 n_kv_heads: c.n_head_kv,
                 head_dim: c.head_dim,
@@ -151,6 +164,12 @@ impl GpuForward {
                 "qkv+rope+kv",
                 k_.matmul_fused(s, &w.qkv.matrices(), attn_in, MatOut::RopeKv(rope), false)?,
             ));
+            if let Some((ks, vs)) = &kv_staging {
+                ops.push((
+                    "kv_store_q8",
+                    k_.kv_store_q8(s, ks, vs, kc, vc, c.kv_dim())?,
+                ));
+            }
             ops.push((
                 "attention",
                 k_.attention_kv(
@@ -162,7 +181,7 @@ impl GpuForward {
                     c.n_head,
                     c.n_head_kv,
                     c.head_dim,
-                    kv_f16,
+                    kv_type,
                 )?,
             ));
             ops.push(("attn_out+add", k_.matmul(s, &w.wo, &att, &x, true)?));
@@ -247,10 +266,10 @@ impl GpuForward {
         self.all_logits
     }
 
-    /// The KV cache holds f16 (else f32).
+    /// What the KV cache holds.
     #[cfg(feature = "testing")]
-    pub fn kv_f16(&self) -> bool {
-        self.kv.is_f16()
+    pub fn kv_type(&self) -> KvType {
+        self.kv.ty()
     }
 
     /// GPU bytes of the KV cache.

@@ -7,29 +7,34 @@
 //! rollback to a checkpoint cheap.
 
 use super::state::{CacheShape, layer_cache_bytes};
-use crate::gpu::{Gpu, GpuError};
+use crate::gpu::{Gpu, GpuError, KvType};
 
 pub(crate) struct KvCache {
     k: Vec<wgpu::Buffer>,
     v: Vec<wgpu::Buffer>,
     capacity: usize,
     kv_dim: usize,
-    f16: bool,
+    ty: KvType,
 }
 
 impl KvCache {
-    /// Allocates `n_ctx` positions of `kv_dim` values per layer, f16 (two
-    /// per word, the even element in the low half) or f32.
+    /// Allocates `n_ctx` positions of `kv_dim` values per layer, each row
+    /// laid out as [`KvType`] says.
     pub fn new(
         gpu: &Gpu,
         n_layer: usize,
         n_ctx: usize,
         kv_dim: usize,
-        f16: bool,
+        ty: KvType,
     ) -> Result<Self, GpuError> {
-        let elem = if f16 { 2 } else { 4 };
+        if !ty.fits(kv_dim) {
+            return Err(GpuError::Invalid(format!(
+                "a {ty} KV cache needs a KV width that is a multiple of {}, not {kv_dim}",
+                if ty == KvType::Q8_0 { 32 } else { 2 }
+            )));
+        }
         let bytes = (n_ctx as u64)
-            .checked_mul(kv_dim as u64 * elem)
+            .checked_mul(ty.row_bytes(kv_dim))
             .ok_or_else(|| GpuError::TooLarge {
                 what: "KV cache layer".into(),
                 bytes: u64::MAX,
@@ -57,7 +62,7 @@ impl KvCache {
             v: (0..n_layer).map(|_| make("v_cache")).collect(),
             capacity: n_ctx,
             kv_dim,
-            f16,
+            ty,
         })
     }
 
@@ -75,10 +80,10 @@ impl KvCache {
         (self.k.len() * 2) as u64 * self.capacity as u64 * self.bytes_per_position()
     }
 
-    /// The cache holds f16 values (else f32).
+    /// What the cache holds.
     #[cfg(feature = "testing")]
-    pub fn is_f16(&self) -> bool {
-        self.f16
+    pub fn ty(&self) -> KvType {
+        self.ty
     }
 
     /// Layers, width and bytes per position, as saved states record them.
@@ -92,7 +97,7 @@ impl KvCache {
 
     /// Bytes one position takes in one layer's key (or value) buffer.
     pub fn bytes_per_position(&self) -> u64 {
-        self.kv_dim as u64 * if self.f16 { 2 } else { 4 }
+        self.ty.row_bytes(self.kv_dim)
     }
 
     /// The first `len` positions of every layer, keys then values, as raw

@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::gguf::GgufFile;
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, KvType};
 
 use super::weights::GpuWeights;
 use super::{LlamaConfig, LoadOptions, session_n_ctx};
@@ -53,7 +53,7 @@ pub fn estimate_gpu_memory(
     Ok(GpuMemory {
         weights,
         kv_cache: kv_cache_bytes(gpu, config, n_ctx),
-        scratch: scratch_bytes(config, n_batch, false, separate_ffn),
+        scratch: scratch_bytes(config, gpu.kv, n_batch, false, separate_ffn),
     })
 }
 
@@ -99,18 +99,19 @@ pub(crate) fn estimate_cpu_memory(
 /// layer, in the element type `gpu` uses. (Whether a layer fits in one
 /// binding is the session's check, when it allocates the cache.)
 pub(crate) fn kv_cache_bytes(gpu: &Gpu, config: &LlamaConfig, n_ctx: usize) -> u64 {
-    let elem = if gpu.kv_f16 { 2 } else { 4 };
     (n_ctx as u64)
-        .saturating_mul(config.kv_dim() as u64 * elem)
+        .saturating_mul(gpu.kv.row_bytes(config.kv_dim()))
         .max(4)
         .saturating_mul(2 * config.n_layer as u64)
 }
 
 /// An upper bound on the scratch buffers of a session of up to `n_batch`
-/// tokens per step: activations, logits and their readback copy, token ids,
-/// attention split partials, and the small per-op uniforms and tables.
+/// tokens per step: activations (with an 8-bit cache, the step's keys and
+/// values in f32 too), logits and their readback copy, token ids, attention
+/// split partials, and the small per-op uniforms and tables.
 pub(crate) fn scratch_bytes(
     config: &LlamaConfig,
+    kv: KvType,
     n_batch: usize,
     all_logits: bool,
     separate_ffn: bool,
@@ -118,7 +119,12 @@ pub(crate) fn scratch_bytes(
     let c = config;
     let f = |n: usize| (n_batch as u64).saturating_mul(n as u64 * 4);
     let ffn_bufs = if separate_ffn { 3 } else { 1 };
-    let act = f(c.n_embd) + 2 * f(c.q_dim()) + ffn_bufs * f(c.n_ff);
+    let staging = if kv == KvType::Q8_0 {
+        2 * f(c.kv_dim())
+    } else {
+        0
+    };
+    let act = f(c.n_embd) + 2 * f(c.q_dim()) + ffn_bufs * f(c.n_ff) + staging;
     let logits_len = if all_logits {
         (n_batch as u64).saturating_mul(c.vocab_size as u64)
     } else {

@@ -39,7 +39,7 @@ use crate::chat::{ChatTemplate, Message};
 use crate::cpu::CpuBackend;
 use crate::error::Error;
 use crate::gguf::{GgufError, GgufFile};
-use crate::gpu::{Gpu, GpuOptions, Kernels};
+use crate::gpu::{Gpu, GpuOptions, Kernels, KvType};
 use crate::tokenizer::Tokenizer;
 
 /// The most tokens a session runs in one step (its prefill chunk) by
@@ -117,6 +117,19 @@ pub struct LoadOptions {
     /// session's default, see [`session_n_ctx`]). It does not limit the
     /// sessions: each sets its own `n_ctx`.
     pub n_ctx: usize,
+}
+
+impl LoadOptions {
+    /// The KV cache type `kv` on whichever path the model takes (the GPU
+    /// options' `kv_f16`/`kv_q8`, the CPU options' `kv_f16`). The native
+    /// CPU path has no 8-bit cache: asked for `Q8_0`, it keeps its default
+    /// (f16); [`DeviceInfo::kv_type`] says what the model got.
+    pub fn with_kv_type(mut self, kv: KvType) -> Self {
+        self.gpu.kv_f16 = Some(kv == KvType::F16);
+        self.gpu.kv_q8 = kv == KvType::Q8_0;
+        self.cpu.kv_f16 = (kv != KvType::Q8_0).then_some(kv == KvType::F16);
+        self
+    }
 }
 
 /// Progress of a model load, in bytes of tensor data uploaded.
@@ -419,6 +432,11 @@ impl Model {
                 shader_f16: false,
                 subgroups: false,
                 kv_f16: cpu.kv_f16(),
+                kv_type: if cpu.kv_f16() {
+                    KvType::F16
+                } else {
+                    KvType::F32
+                },
             },
             Backend::Gpu { gpu, .. } => DeviceInfo {
                 path: ComputePath::Gpu,
@@ -428,7 +446,8 @@ impl Model {
                 max_binding_size: gpu.max_binding,
                 shader_f16: gpu.f16,
                 subgroups: gpu.subgroups,
-                kv_f16: gpu.kv_f16,
+                kv_f16: gpu.kv == KvType::F16,
+                kv_type: gpu.kv,
             },
         }
     }
@@ -503,8 +522,10 @@ pub struct DeviceInfo {
     pub shader_f16: bool,
     /// Subgroup operations are enabled.
     pub subgroups: bool,
-    /// The KV cache holds f16 (else f32).
+    /// The KV cache holds f16.
     pub kv_f16: bool,
+    /// What the KV cache holds (the native CPU path: f16 or f32).
+    pub kv_type: KvType,
 }
 
 impl std::fmt::Display for DeviceInfo {

@@ -67,6 +67,22 @@ pub struct ReferenceCache {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     len: usize,
+    /// Keys and values go through an 8-bit cache's rounding
+    /// ([`KvType::Q8_0`](crate::gpu::KvType::Q8_0)).
+    q8: bool,
+}
+
+/// `row` rounded the way an 8-bit KV cache stores it: per block of 32,
+/// `d = max|x| / 127`, `x = d * round(x / d)` (ties to even, as WGSL's
+/// `round`).
+pub fn round_kv_q8(row: &mut [f32]) {
+    for b in row.chunks_mut(32) {
+        let d = b.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+        for v in b {
+            *v = (*v * id).round_ties_even().clamp(-127.0, 127.0) * d;
+        }
+    }
 }
 
 impl ReferenceCache {
@@ -141,6 +157,16 @@ impl ReferenceModel {
             k: vec![Vec::new(); self.config.n_layer],
             v: vec![Vec::new(); self.config.n_layer],
             len: 0,
+            q8: false,
+        }
+    }
+
+    /// A cache that rounds keys and values like an 8-bit KV cache
+    /// ([`round_kv_q8`]).
+    pub fn new_cache_q8(&self) -> ReferenceCache {
+        ReferenceCache {
+            q8: true,
+            ..self.new_cache()
         }
     }
 
@@ -162,9 +188,13 @@ impl ReferenceModel {
             let xn = rms_norm(&x, &layer.attn_norm, c.rms_eps);
             let mut q = layer.wq.matvec(&xn);
             let mut k = layer.wk.matvec(&xn);
-            let v = layer.wv.matvec(&xn);
+            let mut v = layer.wv.matvec(&xn);
             for h in q.chunks_exact_mut(hd).chain(k.chunks_exact_mut(hd)) {
                 rope(h, pos, &c.rope_inv_freq);
+            }
+            if cache.q8 {
+                round_kv_q8(&mut k);
+                round_kv_q8(&mut v);
             }
             cache.k[l].extend_from_slice(&k);
             cache.v[l].extend_from_slice(&v);

@@ -135,8 +135,10 @@ pub struct ParsedState<'a> {
     pub cache: &'a [u8],
 }
 
-/// Parses and checks a state [`Context::save_state`] wrote, for a context
-/// whose cache has shape `expected`, `n_ctx` positions and `vocab` tokens.
+/// Parses and checks a state that
+/// [`Session::save_state`](crate::session::Session::save_state) wrote, for a
+/// context whose cache has shape `expected`, `n_ctx` positions and `vocab`
+/// tokens.
 /// Pure (no GPU), so it can be tested on arbitrary bytes.
 pub fn parse_state(
     bytes: &[u8],

@@ -4,11 +4,12 @@
 use super::op::{Grid, Variant};
 use super::pipeline::{Shader, Slot};
 use super::{Kernels, distinct, invalid, to_u32};
-use crate::gpu::{GpuError, Op, Step, Tensor};
+use crate::gpu::{GpuError, KvType, Op, Step, Tensor};
 
 const ATTENTION: &str = include_str!("../../../shaders/attention.wgsl");
 const ATTENTION_KV_F32: &str = include_str!("../../../shaders/attention_kv_f32.wgsl");
 const ATTENTION_KV_F16: &str = include_str!("../../../shaders/attention_kv_f16.wgsl");
+const ATTENTION_KV_Q8: &str = include_str!("../../../shaders/attention_kv_q8.wgsl");
 const ATTENTION_SLOTS: &[Slot] = &[
     Slot::read("Q"),
     Slot::read("K_CACHE"),
@@ -51,11 +52,19 @@ impl Kernels {
         head_dim: usize,
     ) -> Result<Op, GpuError> {
         self.attention_kv(
-            step, q, k_cache, v_cache, out, n_heads, n_kv_heads, head_dim, false,
+            step,
+            q,
+            k_cache,
+            v_cache,
+            out,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            KvType::F32,
         )
     }
 
-    /// Causal attention over a cache of f32 or (`kv_f16`) f16 values
+    /// Causal attention over a cache of `kv` rows
     /// (`[max_ctx][n_kv_heads * head_dim]`; `head_dim` a multiple of 8): query
     /// row `t` (position `pos0 + t`) attends cache rows `0..=pos0 + t`; head
     /// `h` uses KV head `h / (n_heads / n_kv_heads)`; scores are scaled by
@@ -74,7 +83,7 @@ impl Kernels {
         n_heads: usize,
         n_kv_heads: usize,
         head_dim: usize,
-        kv_f16: bool,
+        kv: KvType,
     ) -> Result<Op, GpuError> {
         distinct(&[("out", &out.buffer), ("q", &q.buffer)])?;
         distinct(&[("out", &out.buffer), ("k_cache", k_cache)])?;
@@ -102,13 +111,17 @@ impl Kernels {
         if cap == 0 {
             return Err(invalid("attention: q or out holds no full row"));
         }
-        let elem = if kv_f16 { 2 } else { 4 };
-        let max_ctx = (k_cache.size().min(v_cache.size()) / elem / kv_dim as u64) as usize;
+        if !kv.fits(kv_dim) {
+            return Err(invalid(format!(
+                "attention: a {kv} cache of width {kv_dim}"
+            )));
+        }
+        let max_ctx = (k_cache.size().min(v_cache.size()) / kv.row_bytes(kv_dim)) as usize;
         let splits = ATTN_MAX_SPLITS.min(max as u32);
         // Scratch for split partial results: one token's heads x splits.
         let part_len = n_heads * splits as usize * (head_dim + 2);
         self.build_op(step, cap, |b| {
-            let variants = self.attention_variants(group as u32, head_dim as u32, kv_f16)?;
+            let variants = self.attention_variants(group as u32, head_dim as u32, kv)?;
             let params = [
                 to_u32(n_heads, "n_heads")?,
                 to_u32(group, "group")?,
@@ -159,12 +172,12 @@ impl Kernels {
         &self,
         group: u32,
         head_dim: u32,
-        kv_f16: bool,
+        kv: KvType,
     ) -> Result<Vec<Variant>, GpuError> {
-        let (name, kv_src) = if kv_f16 {
-            ("attention/f16", ATTENTION_KV_F16)
-        } else {
-            ("attention/f32", ATTENTION_KV_F32)
+        let (name, kv_src) = match kv {
+            KvType::F32 => ("attention/f32", ATTENTION_KV_F32),
+            KvType::F16 => ("attention/f16", ATTENTION_KV_F16),
+            KvType::Q8_0 => ("attention/q8_0", ATTENTION_KV_Q8),
         };
         let hd4 = head_dim / 4;
         let decode_qg = group.div_ceil(ATTN_QR).clamp(1, 4);

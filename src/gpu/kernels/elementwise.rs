@@ -1,11 +1,11 @@
-//! Per-element and per-row kernels: the token embedding and SwiGLU's
-//! `silu(gate) * up`; with the `testing` feature also the unfused kernels
+//! Per-element and per-row kernels: the token embedding, SwiGLU's
+//! `silu(gate) * up` and the store into an 8-bit KV cache; with the `testing` feature also the unfused kernels
 //! the tests check the fused ones against (RMSNorm, RoPE, KV store, add).
 
 use super::op::{Grid, Variant};
 use super::pipeline::{Shader, Slot};
 use super::{Kernels, distinct, invalid, to_u32};
-use crate::gpu::{GpuError, Op, QMatrix, Step, Tensor};
+use crate::gpu::{GpuError, KvType, Op, QMatrix, Step, Tensor};
 
 const EMBED: &str = include_str!("../../../shaders/embed.wgsl");
 const EMBED_SLOTS: &[Slot] = &[
@@ -16,6 +16,13 @@ const EMBED_SLOTS: &[Slot] = &[
 ];
 const SILU_MUL: &str = include_str!("../../../shaders/silu_mul.wgsl");
 const SILU_MUL_SLOTS: &[Slot] = &[Slot::read("GATE"), Slot::read("UP"), Slot::write("OUT")];
+const KV_STORE_Q8: &str = include_str!("../../../shaders/kv_store_q8.wgsl");
+const KV_STORE_SLOTS: &[Slot] = &[
+    Slot::read("K"),
+    Slot::read("V"),
+    Slot::write("K_CACHE"),
+    Slot::write("V_CACHE"),
+];
 
 impl Kernels {
     /// Token embedding: `out[t][:] = table[tokens[t]][:]` (dequantized) for
@@ -71,6 +78,55 @@ impl Kernels {
         })
     }
 
+    /// Quantizes `k[t]`, `v[t]` (f32 rows of `kv_dim`, `t < n_tokens`) into
+    /// the 8-bit caches' rows `pos0 + t` ([`KvType::Q8_0`]); rows past the
+    /// cache are dropped.
+    pub fn kv_store_q8(
+        &self,
+        step: &Step,
+        k: &Tensor,
+        v: &Tensor,
+        k_cache: &wgpu::Buffer,
+        v_cache: &wgpu::Buffer,
+        kv_dim: usize,
+    ) -> Result<Op, GpuError> {
+        distinct(&[
+            ("k_cache", k_cache),
+            ("v_cache", v_cache),
+            ("k", &k.buffer),
+            ("v", &v.buffer),
+        ])?;
+        self.check_buffer("k_cache", k_cache)?;
+        self.check_buffer("v_cache", v_cache)?;
+        if kv_dim == 0 || !KvType::Q8_0.fits(kv_dim) {
+            return Err(invalid(format!(
+                "kv_store_q8: kv_dim {kv_dim} (a multiple of 32)"
+            )));
+        }
+        let cap = (k.len / kv_dim).min(v.len / kv_dim);
+        let row_bytes = KvType::Q8_0.row_bytes(kv_dim);
+        let max_ctx = (k_cache.size().min(v_cache.size()) / row_bytes) as usize;
+        let wg = self.wg(64);
+        let shader = Shader {
+            name: "kv_store_q8",
+            pieces: &[KV_STORE_Q8],
+            ty: None,
+            consts: &[("WG", wg)],
+            slots: KV_STORE_SLOTS,
+        };
+        let params = [
+            to_u32(kv_dim, "kv_dim")?,
+            to_u32(max_ctx, "max_ctx")?,
+            to_u32(cap, "cap")?,
+        ];
+        let bufs = [&k.buffer, &v.buffer, k_cache, v_cache];
+        let grid = Grid::Linear {
+            items_per_token: (kv_dim / 32) as u64,
+            wg,
+        };
+        self.simple_op(step, cap, &shader, &params, &bufs, grid)
+    }
+
     /// `out = silu(gate) * up` over `n_tokens` rows of `n`.
     pub fn silu_mul(
         &self,
@@ -118,12 +174,6 @@ mod unfused {
     const ROPE: &str = include_str!("../../../shaders/rope.wgsl");
     const ROPE_SLOTS: &[Slot] = &[Slot::write("X"), Slot::read("INV_FREQ")];
     const KV_STORE: &str = include_str!("../../../shaders/kv_store.wgsl");
-    const KV_STORE_SLOTS: &[Slot] = &[
-        Slot::read("K"),
-        Slot::read("V"),
-        Slot::write("K_CACHE"),
-        Slot::write("V_CACHE"),
-    ];
     const ADD: &str = include_str!("../../../shaders/add.wgsl");
     const ADD_SLOTS: &[Slot] = &[Slot::write("ACC"), Slot::read("X")];
 

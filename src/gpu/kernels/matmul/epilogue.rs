@@ -3,7 +3,7 @@
 
 use super::super::pipeline::Slot;
 use super::super::{Kernels, distinct, invalid, to_u32};
-use crate::gpu::{GpuError, Tensor};
+use crate::gpu::{GpuError, KvType, Tensor};
 
 /// Where the rows of a matmul go.
 pub enum MatOut<'a> {
@@ -21,10 +21,14 @@ pub enum MatOut<'a> {
 pub struct RopeKv<'a> {
     /// `[max_tokens][n_heads * head_dim]`.
     pub q: &'a Tensor,
-    /// `[max_ctx][n_kv_heads * head_dim]` of f32, or of f16 with `kv_f16`.
+    /// `[max_ctx][n_kv_heads * head_dim]` of f32 or f16 (`kv`; not Q8_0,
+    /// whose blocks this epilogue can't form: see [`KvType::Q8_0`]). With
+    /// `at_token`, row `t` gets token `t` (a staging buffer of the step's
+    /// keys and values) instead of row `pos0 + t`.
     pub k_cache: &'a wgpu::Buffer,
     pub v_cache: &'a wgpu::Buffer,
-    pub kv_f16: bool,
+    pub kv: KvType,
+    pub at_token: bool,
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
@@ -182,8 +186,13 @@ impl Kernels {
                         2 * half
                     )));
                 }
-                let elem = if r.kv_f16 { 2 } else { 4 };
-                let max_ctx = r.k_cache.size().min(r.v_cache.size()) / elem / kv_dim as u64;
+                if r.kv == KvType::Q8_0 {
+                    return Err(invalid(
+                        "matmul rope/kv: a q8_0 cache is written by kv_store_q8 from staging",
+                    ));
+                }
+                let row_bytes = r.kv.row_bytes(kv_dim);
+                let max_ctx = r.k_cache.size().min(r.v_cache.size()) / row_bytes;
                 let table = if half == 0 { &[0.0] } else { r.inv_freq };
                 let mut o = outputs(vec![&r.q.buffer, r.k_cache, r.v_cache], q_dim, r.q.len);
                 o.table = Some(self.table_f32("rope inv_freq", table));
@@ -193,8 +202,8 @@ impl Kernels {
                     to_u32(r.head_dim, "head_dim")?,
                     to_u32(half, "rope_dim")?,
                     max_ctx.min(u32::MAX as u64) as u32,
-                    r.kv_f16 as u32,
-                    0,
+                    (r.kv == KvType::F16) as u32,
+                    r.at_token as u32,
                 ];
                 Ok(o)
             }
