@@ -77,6 +77,12 @@ struct Args {
     /// steps whose argmax differs from llama.cpp's).
     #[arg(long)]
     cpu_reference: bool,
+    /// Greedy runs: also run the f32 CPU reference forward at every step and
+    /// report how far rewind's logits are from it (largest |difference| over
+    /// the whole vocabulary: the error of this path's own rounding, e.g.
+    /// 8-bit activations, without llama.cpp's). Slow.
+    #[arg(long)]
+    reference_diff: bool,
 }
 
 type Top = Vec<(u32, f32)>;
@@ -213,7 +219,12 @@ fn greedy(args: &Args) -> anyhow::Result<bool> {
     let (mut steps, mut compared, mut flips, mut max_diff) = (0usize, 0usize, 0usize, 0f32);
     let (mut free_ok, mut free_tokens, mut widened) = (0usize, 0usize, 0usize);
     let mut explained = 0usize;
-    let mut reference: Option<ReferenceModel> = None;
+    let reference = if args.cpu_reference || args.reference_diff {
+        Some(ReferenceModel::load(&GgufFile::open(&args.model)?)?)
+    } else {
+        None
+    };
+    let (mut ref_max, mut ref_sum) = (0f32, 0f64);
     for run in &runs {
         let gap = |i: usize| run.top5[i][0].1 - run.top5[i][1].1;
         let threshold = |i: usize| {
@@ -224,6 +235,27 @@ fn greedy(args: &Args) -> anyhow::Result<bool> {
         // Teacher-forced.
         s.truncate(0);
         let mut logits = s.logits_after(&run.prompt)?;
+        let mut ref_cache = reference
+            .as_ref()
+            .filter(|_| args.reference_diff)
+            .map(|r| r.new_cache());
+        let mut ref_feed = |tokens: &[u32], logits: &[f32]| -> anyhow::Result<()> {
+            if let (Some(r), Some(c)) = (&reference, &mut ref_cache) {
+                let mut l = Vec::new();
+                for &t in tokens {
+                    l = r.forward(c, t)?;
+                }
+                let d = logits
+                    .iter()
+                    .zip(&l)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                ref_max = ref_max.max(d);
+                ref_sum += d as f64;
+            }
+            Ok(())
+        };
+        ref_feed(&run.prompt, &logits)?;
         for (i, &want) in run.tokens.iter().enumerate() {
             max_diff = max_diff.max(top_diff(&logits, &run.top5[i]));
             steps += 1;
@@ -244,10 +276,7 @@ fn greedy(args: &Args) -> anyhow::Result<bool> {
                         threshold(i),
                         at(&logits)
                     );
-                    if args.cpu_reference && reference.is_none() {
-                        reference = Some(ReferenceModel::load(&GgufFile::open(&args.model)?)?);
-                    }
-                    if let Some(r) = &reference {
+                    if let Some(r) = reference.as_ref().filter(|_| args.cpu_reference) {
                         let mut cache = r.new_cache();
                         let mut l = Vec::new();
                         for &t in run.prompt.iter().chain(&run.tokens[..i]) {
@@ -266,6 +295,9 @@ fn greedy(args: &Args) -> anyhow::Result<bool> {
                 }
             }
             logits = s.logits_after(&[want])?;
+            if i + 1 < run.tokens.len() {
+                ref_feed(&[want], &logits)?;
+            }
         }
         // Free-running up to the end of turn or llama.cpp's first near tie.
         let tie = (0..run.tokens.len())
@@ -296,10 +328,18 @@ fn greedy(args: &Args) -> anyhow::Result<bool> {
             );
         }
     }
+    let vs_reference = if args.reference_diff {
+        format!(
+            ", \"max_logit_diff_vs_f32_reference\": {ref_max:.4}, \"mean_step_max_diff_vs_f32_reference\": {:.4}",
+            ref_sum / steps.max(1) as f64
+        )
+    } else {
+        String::new()
+    };
     println!(
         "{{\"runs\": {}, \"steps\": {steps}, \"argmax_compared\": {compared}, \"argmax_flips\": {flips}, \"flips_where_the_f32_reference_agrees\": {explained}, \
          \"near_ties_from_flash_attn\": {widened}, \
-         \"max_top5_logit_diff\": {max_diff:.4}, \"free_running_identical\": {free_ok}, \"free_running_tokens\": {free_tokens}}}",
+         \"max_top5_logit_diff\": {max_diff:.4}, \"free_running_identical\": {free_ok}, \"free_running_tokens\": {free_tokens}{vs_reference}}}",
         runs.len()
     );
     Ok(flips == explained && free_ok == runs.len())

@@ -26,10 +26,12 @@ pub struct GpuOptions {
     /// Allow decode mat-vecs with 8-bit activations and packed integer dot
     /// products (weights in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), used for each
     /// weight type where the model load measures them faster on this
-    /// adapter. Off by default: on SmolLM2 Q4_1 their logits are up to 1.30
-    /// from llama.cpp's, against 1.00 with f32 activations and 0.90 for the
-    /// native CPU path's own 8-bit activations, so they stay opt-in until
-    /// that gap is closed.
+    /// adapter. Their rounding moves SmolLM2 Q4_1's logits from the exact
+    /// f32 forward by up to 1.47 (mean over steps 0.62), less than the
+    /// native CPU path's 8-bit activations do (1.78, 0.79). Off by default
+    /// until measured on real GPUs, where they are meant to win: the only
+    /// adapter they have been timed on is lavapipe, where `Device::Auto`
+    /// takes the native CPU path.
     pub int8_decode: bool,
     /// Knobs for tests and benchmarks.
     #[cfg(feature = "testing")]
