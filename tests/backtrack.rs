@@ -359,17 +359,23 @@ fn a_state_restores_into_sessions_of_other_sizes(path: On) {
     run(&mut a, PROMPT, &opts(&[], ResetPolicy::Rollback, 6));
     let state = a.save_state().unwrap();
     let want = a.logits_after(&[65]).unwrap();
+    restores_in_other_sizes(&m, &[&empty, &state], &want);
+}
+
+/// Restores `states` in turn into sessions of 32 and of 512 positions: each
+/// saves back byte for byte, and the last gives `want` after token 65.
+fn restores_in_other_sizes(m: &Model, states: &[&[u8]], want: &[f32]) {
     for n_ctx in [32, 512] {
         let o = SessionOptions {
             n_ctx,
             n_batch: 4,
             all_logits: false,
         };
-        let mut b = Session::new(&m, &o).unwrap();
-        b.restore_state(&empty).unwrap();
-        assert_eq!(b.save_state().unwrap(), empty, "n_ctx {n_ctx}");
-        b.restore_state(&state).unwrap();
-        assert_eq!(b.save_state().unwrap(), state, "n_ctx {n_ctx}");
+        let mut b = Session::new(m, &o).unwrap();
+        for &state in states {
+            b.restore_state(state).unwrap();
+            assert_eq!(b.save_state().unwrap(), state, "n_ctx {n_ctx}");
+        }
         assert_eq!(b.logits_after(&[65]).unwrap(), want, "n_ctx {n_ctx}");
     }
 }
@@ -422,17 +428,7 @@ fn an_8_bit_cache_backtracks_and_its_state_keeps_its_type() {
     assert_eq!(stats.discarded_tokens, 3);
     let state = a.save_state().unwrap();
     let want = a.logits_after(&[65]).unwrap();
-    for n_ctx in [32, 512] {
-        let o = SessionOptions {
-            n_ctx,
-            n_batch: 4,
-            all_logits: false,
-        };
-        let mut b = Session::new(&q8, &o).unwrap();
-        b.restore_state(&state).unwrap();
-        assert_eq!(b.save_state().unwrap(), state, "n_ctx {n_ctx}");
-        assert_eq!(b.logits_after(&[65]).unwrap(), want, "n_ctx {n_ctx}");
-    }
+    restores_in_other_sizes(&q8, &[&state], &want);
     for other in [
         common::model_on(On::Gpu, bytes(), Some(true)),
         common::model_on(On::Cpu, bytes(), Some(true)),

@@ -17,6 +17,15 @@ const EMBED_SLOTS: &[Slot] = &[
 const SILU_MUL: &str = include_str!("../../../shaders/silu_mul.wgsl");
 const SILU_MUL_SLOTS: &[Slot] = &[Slot::read("GATE"), Slot::read("UP"), Slot::write("OUT")];
 const KV_STORE_Q8: &str = include_str!("../../../shaders/kv_store_q8.wgsl");
+/// One of the KV stores: its shader, the cache type it writes, threads per
+/// workgroup and per cache row.
+struct KvStore {
+    name: &'static str,
+    src: &'static str,
+    ty: KvType,
+    wg: u32,
+    items_per_row: usize,
+}
 const KV_STORE_SLOTS: &[Slot] = &[
     Slot::read("K"),
     Slot::read("V"),
@@ -90,6 +99,27 @@ impl Kernels {
         v_cache: &wgpu::Buffer,
         kv_dim: usize,
     ) -> Result<Op, GpuError> {
+        let store = KvStore {
+            name: "kv_store_q8",
+            src: KV_STORE_Q8,
+            ty: KvType::Q8_0,
+            wg: 64,
+            // One thread per block of 32.
+            items_per_row: kv_dim / 32,
+        };
+        self.kv_store_with(&store, step, [k, v], [k_cache, v_cache], kv_dim)
+    }
+
+    /// A store of the step's f32 keys and values into cache rows `pos0 + t`
+    /// of type `s.ty` (the checks and the dispatch both stores share).
+    fn kv_store_with(
+        &self,
+        s: &KvStore,
+        step: &Step,
+        [k, v]: [&Tensor; 2],
+        [k_cache, v_cache]: [&wgpu::Buffer; 2],
+        kv_dim: usize,
+    ) -> Result<Op, GpuError> {
         distinct(&[
             ("k_cache", k_cache),
             ("v_cache", v_cache),
@@ -98,18 +128,15 @@ impl Kernels {
         ])?;
         self.check_buffer("k_cache", k_cache)?;
         self.check_buffer("v_cache", v_cache)?;
-        if kv_dim == 0 || !KvType::Q8_0.fits(kv_dim) {
-            return Err(invalid(format!(
-                "kv_store_q8: kv_dim {kv_dim} (a multiple of 32)"
-            )));
+        if kv_dim == 0 || !s.ty.fits(kv_dim) {
+            return Err(invalid(format!("{}: kv_dim {kv_dim}", s.name)));
         }
         let cap = (k.len / kv_dim).min(v.len / kv_dim);
-        let row_bytes = KvType::Q8_0.row_bytes(kv_dim);
-        let max_ctx = (k_cache.size().min(v_cache.size()) / row_bytes) as usize;
-        let wg = self.wg(64);
+        let max_ctx = (k_cache.size().min(v_cache.size()) / s.ty.row_bytes(kv_dim)) as usize;
+        let wg = self.wg(s.wg);
         let shader = Shader {
-            name: "kv_store_q8",
-            pieces: &[KV_STORE_Q8],
+            name: s.name,
+            pieces: &[s.src],
             ty: None,
             consts: &[("WG", wg)],
             slots: KV_STORE_SLOTS,
@@ -121,7 +148,7 @@ impl Kernels {
         ];
         let bufs = [&k.buffer, &v.buffer, k_cache, v_cache];
         let grid = Grid::Linear {
-            items_per_token: (kv_dim / 32) as u64,
+            items_per_token: s.items_per_row as u64,
             wg,
         };
         self.simple_op(step, cap, &shader, &params, &bufs, grid)
@@ -305,38 +332,14 @@ mod unfused {
             v_cache: &wgpu::Buffer,
             kv_dim: usize,
         ) -> Result<Op, GpuError> {
-            distinct(&[
-                ("k_cache", k_cache),
-                ("v_cache", v_cache),
-                ("k", &k.buffer),
-                ("v", &v.buffer),
-            ])?;
-            self.check_buffer("k_cache", k_cache)?;
-            self.check_buffer("v_cache", v_cache)?;
-            if kv_dim == 0 {
-                return Err(invalid("kv_store: kv_dim 0"));
-            }
-            let cap = (k.len / kv_dim).min(v.len / kv_dim);
-            let max_ctx = (k_cache.size().min(v_cache.size()) / 4 / kv_dim as u64) as usize;
-            let wg = self.wg(256);
-            let shader = Shader {
+            let store = KvStore {
                 name: "kv_store",
-                pieces: &[KV_STORE],
-                ty: None,
-                consts: &[("WG", wg)],
-                slots: KV_STORE_SLOTS,
+                src: KV_STORE,
+                ty: KvType::F32,
+                wg: 256,
+                items_per_row: kv_dim,
             };
-            let params = [
-                to_u32(kv_dim, "kv_dim")?,
-                to_u32(max_ctx, "max_ctx")?,
-                to_u32(cap, "cap")?,
-            ];
-            let bufs = [&k.buffer, &v.buffer, k_cache, v_cache];
-            let grid = Grid::Linear {
-                items_per_token: kv_dim as u64,
-                wg,
-            };
-            self.simple_op(step, cap, &shader, &params, &bufs, grid)
+            self.kv_store_with(&store, step, [k, v], [k_cache, v_cache], kv_dim)
         }
 
         /// `acc += x` over `n_tokens` rows of `n`.
