@@ -91,8 +91,8 @@ struct Args {
     /// Backend: vulkan, metal, dx12, gl.
     #[arg(long)]
     backend: Option<String>,
-    /// KV cache type: f32, f16 or (GPU) q8_0 (default: f16 where the adapter
-    /// has f16, and on the CPU path).
+    /// KV cache type: f32, f16 or q8_0 (default: f16 where the adapter has
+    /// f16, and on the CPU path).
     #[arg(long)]
     kv: Option<KvType>,
     /// GPU decode mat-vecs with 8-bit activations and packed integer dot
@@ -479,12 +479,6 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     let t = Instant::now();
     let model = Model::load(&path, &opts)?;
-    if kv.is_some_and(|t| t != model.device_info().kv_type) {
-        anyhow::bail!(
-            "--kv {}: the native CPU path's cache is f16 or f32 (q8_0 is a GPU cache)",
-            kv.map_or("", KvType::name)
-        );
-    }
     let load_s = t.elapsed().as_secs_f64();
     let rss_after_load = proc_status_mib("VmRSS:");
     let hwm_load = proc_status_mib("VmHWM:");

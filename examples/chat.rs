@@ -58,8 +58,8 @@ struct Args {
     /// is a CPU), gpu (WGSL on the best adapter) or cpu (the native CPU path).
     #[arg(long, default_value = "auto")]
     device: Device,
-    /// KV cache type: f32, f16 or q8_0 (8-bit, GPU only: 56% of f16's
-    /// memory). Default: f16 where the adapter has f16, and on the CPU path.
+    /// KV cache type: f32, f16 or q8_0 (8-bit: 56% of f16's memory).
+    /// Default: f16 where the adapter has f16, and on the CPU path.
     #[arg(long)]
     kv: Option<KvType>,
     /// Stop before this string (repeatable).
@@ -212,10 +212,6 @@ fn run(args: Args) -> anyhow::Result<()> {
         model.weight_bytes() as f64 / 1e6,
         model.device_info()
     );
-    let got = model.device_info().kv_type;
-    if let Some(kv) = args.kv.filter(|&kv| kv != got) {
-        eprintln!("note: --kv {kv}: the native CPU path has no 8-bit cache; using {got}");
-    }
     let mut session = Session::new(
         &model,
         &SessionOptions {

@@ -41,8 +41,8 @@ struct Args {
     /// is a CPU), gpu (WGSL on the best adapter) or cpu (the native CPU path).
     #[arg(long, default_value = "auto")]
     device: Device,
-    /// KV cache type: f32, f16 or (GPU) q8_0 (default: f16 where the adapter
-    /// has f16, and on the CPU path).
+    /// KV cache type: f32, f16 or q8_0 (default: f16 where the adapter has
+    /// f16, and on the CPU path).
     #[arg(long)]
     kv: Option<KvType>,
     /// Print one JSON object with the results instead of text.
@@ -95,12 +95,6 @@ fn run(args: Args) -> anyhow::Result<()> {
         opts = opts.with_kv_type(kv);
     }
     let model = Model::load(&args.model, &opts)?;
-    if kv.is_some_and(|t| t != model.device_info().kv_type) {
-        anyhow::bail!(
-            "--kv {}: the native CPU path's cache is f16 or f32 (q8_0 is a GPU cache)",
-            kv.map_or("", KvType::name)
-        );
-    }
     let tokens = tokenize(&model, &text)?;
     let n_ctx = args.ctx_size;
     let chunks = (tokens.len() / n_ctx.max(1)).min(args.chunks.unwrap_or(usize::MAX));

@@ -429,6 +429,41 @@ fn an_8_bit_cache_backtracks_and_its_state_keeps_its_type() {
     let state = a.save_state().unwrap();
     let want = a.logits_after(&[65]).unwrap();
     restores_in_other_sizes(&q8, &[&state], &want);
+    // The CPU path's 8-bit cache takes the same state: both write
+    // position-major rows of quants then scales (the CPU path's head rows
+    // interleave each block's scale and quants; see cpu/kv.rs). Its heads
+    // must be whole blocks: 4 heads of 32 here.
+    let mut spec = SynthSpec::tiny(GgmlType::Q8_0, 42);
+    spec.n_embd = 128;
+    let wide = || synth_llama(&spec).unwrap().to_bytes().unwrap();
+    let mut opts_cpu = common::options_on(On::Cpu, None);
+    opts_cpu.cpu.kv_q8 = true;
+    let on = |opts: &rewind::LoadOptions| {
+        let file = rewind::gguf::GgufFile::from_bytes(wide()).unwrap();
+        Model::load_file(file, opts, |_| {}).unwrap()
+    };
+    let (gpu_q8, cpu_q8) = (on(&opts_q8), on(&opts_cpu));
+    assert_eq!(cpu_q8.device_info().kv_type, rewind::KvType::Q8_0);
+    let mut g = session(&gpu_q8);
+    run(&mut g, PROMPT, &opts(&[], ResetPolicy::Rollback, 6));
+    let g_state = g.save_state().unwrap();
+    let mut c = session(&cpu_q8);
+    c.restore_state(&g_state).unwrap();
+    assert_eq!(c.history(), g.history());
+    assert_eq!(c.save_state().unwrap(), g_state);
+    // And the two paths store the same bytes for the same keys and values
+    // where their activations agree: the CPU path's own run differs only
+    // by its 8-bit activations' rounding, so compare next-token logits.
+    let (lg, lc) = (
+        g.logits_after(&[65]).unwrap(),
+        c.logits_after(&[65]).unwrap(),
+    );
+    let d = lg
+        .iter()
+        .zip(&lc)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(d < 0.15, "GPU and CPU 8-bit caches: logits differ by {d}");
     for other in [
         common::model_on(On::Gpu, bytes(), Some(true)),
         common::model_on(On::Cpu, bytes(), Some(true)),

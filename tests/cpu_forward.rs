@@ -61,6 +61,7 @@ fn cpu(isa: Isa, kv_f16: bool, n_threads: usize) -> LoadOptions {
         cpu: CpuOptions {
             isa: Some(isa),
             kv_f16: Some(kv_f16),
+            kv_q8: false,
         },
         ..LoadOptions::default()
     }
@@ -110,7 +111,12 @@ fn check(
     .unwrap();
     let vocab = reference.config.vocab_size as u32;
     let prompt: Vec<u32> = (0..11).map(|i| (i * 37 + 5) % vocab).collect();
-    let mut cache = reference.new_cache();
+    // An 8-bit cache against a reference that rounds its cache the same way.
+    let mut cache = if opts.cpu.kv_q8 {
+        reference.new_cache_q8()
+    } else {
+        reference.new_cache()
+    };
     let mut want = Vec::new();
     for &t in &prompt {
         want = reference.forward(&mut cache, t).unwrap();
@@ -169,6 +175,38 @@ fn f16_kv_cache_stays_close_to_the_reference() {
             &format!("{ty} f16 KV"),
         );
     }
+}
+
+/// The 8-bit cache (blocks of 32 with an f32 scale, as the GPU's) against
+/// a reference whose cache is rounded the same way: with float weights the
+/// activations are exact, so only summation order differs, plus the rare
+/// value within f32 noise of a rounding tie (see tests/forward.rs's
+/// TOL_Q8_KV); with quantized weights, TOL_Q8 as above. Every ISA.
+#[test]
+fn q8_kv_cache_matches_a_reference_that_rounds_the_same() {
+    for ty in [GgmlType::F32, GgmlType::Q4_1] {
+        let b = bytes(&spec(ty, 23));
+        for isa in Isa::available() {
+            let mut opts = cpu(isa, false, 2);
+            opts.cpu.kv_q8 = true;
+            let tol = tol_of(ty).max(1e-2);
+            let (d, _) = check(&b, &opts, 4, tol, &format!("{ty} {isa} q8_0 KV"));
+            eprintln!("{ty} {isa} q8_0 KV: largest difference {d}");
+        }
+    }
+}
+
+#[test]
+fn q8_kv_cache_needs_heads_in_blocks_of_32() {
+    // head_dim 16.
+    let b = bytes(&SynthSpec::tiny(GgmlType::Q8_0, 3));
+    let mut opts = cpu(Isa::best(), false, 1);
+    opts.cpu.kv_q8 = true;
+    let model = load(&b, &opts);
+    let err = Session::new(&model, &SessionOptions::default())
+        .err()
+        .expect("an 8-bit cache of 16-wide heads is refused");
+    assert!(err.to_string().contains("multiple of 32"), "{err}");
 }
 
 #[test]

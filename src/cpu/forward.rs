@@ -17,6 +17,7 @@ use super::profile::Clock;
 #[cfg(feature = "testing")]
 use super::profile::Lap;
 use crate::error::Error;
+use crate::gpu::KvType;
 use crate::model::{CacheShape, LlamaConfig, Readback, StepOutput};
 
 /// The buffers of one step.
@@ -100,7 +101,7 @@ impl CpuForward {
             c: c.clone(),
             n_batch,
             all_logits,
-            kv: CpuKv::new(c.n_layer, n_ctx, c.kv_dim(), c.head_dim, backend.kv_f16)?,
+            kv: CpuKv::new(c.n_layer, n_ctx, c.kv_dim(), c.head_dim, backend.kv)?,
             s,
             clock: Clock::default(),
         })
@@ -115,8 +116,8 @@ impl CpuForward {
     }
 
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
-    pub(crate) fn kv_f16(&self) -> bool {
-        self.kv.is_f16()
+    pub(crate) fn kv_type(&self) -> KvType {
+        self.kv.ty()
     }
 
     pub(crate) fn kv_cache_bytes(&self) -> u64 {

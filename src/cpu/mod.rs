@@ -40,6 +40,7 @@ pub(crate) use select::resolve_device;
 
 use crate::error::Error;
 use crate::gguf::GgufFile;
+use crate::gpu::KvType;
 use crate::model::{LlamaConfig, LoadProgress};
 use pool::Pool;
 use weights::CpuWeights;
@@ -52,6 +53,21 @@ pub struct CpuOptions {
     /// KV cache element type: `Some(true)` = f16 (the default, like
     /// llama.cpp's; half the memory), `Some(false)` = f32 (exact).
     pub kv_f16: Option<bool>,
+    /// 8-bit KV cache (blocks of 32 int8 with an f32 scale, as the GPU's
+    /// [`KvType::Q8_0`]); takes precedence over
+    /// `kv_f16`. Needs a head size that is a multiple of 32.
+    pub kv_q8: bool,
+}
+
+impl CpuOptions {
+    /// The KV cache type these options ask for.
+    pub(crate) fn kv_type(&self) -> KvType {
+        match (self.kv_q8, self.kv_f16.unwrap_or(true)) {
+            (true, _) => KvType::Q8_0,
+            (false, true) => KvType::F16,
+            (false, false) => KvType::F32,
+        }
+    }
 }
 
 /// Bytes the CPU path allocates for the weights of `config` in `file`: its
@@ -79,7 +95,7 @@ pub(crate) struct CpuBackend {
     weights: CpuWeights,
     pool: Pool,
     isa: Isa,
-    kv_f16: bool,
+    kv: KvType,
 }
 
 impl CpuBackend {
@@ -98,7 +114,7 @@ impl CpuBackend {
             weights,
             pool,
             isa: opts.isa.unwrap_or_else(Isa::best),
-            kv_f16: opts.kv_f16.unwrap_or(true),
+            kv: opts.kv_type(),
         }))
     }
 
@@ -110,8 +126,8 @@ impl CpuBackend {
         self.pool.threads()
     }
 
-    pub(crate) fn kv_f16(&self) -> bool {
-        self.kv_f16
+    pub(crate) fn kv_type(&self) -> KvType {
+        self.kv
     }
 
     /// Bytes of the repacked weights (float weights are read in place from

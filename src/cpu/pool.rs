@@ -15,6 +15,10 @@ use rayon::prelude::*;
 pub enum CpuError {
     #[error("starting {threads} CPU threads failed: {reason}")]
     Threads { threads: usize, reason: String },
+    #[error(
+        "an 8-bit KV cache on the CPU path needs a head size that is a multiple of 32, not {head_dim}"
+    )]
+    KvQ8HeadDim { head_dim: usize },
 }
 
 pub(crate) struct Pool {

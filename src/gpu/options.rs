@@ -21,7 +21,8 @@ pub struct GpuOptions {
     /// 8-bit KV cache (llama.cpp's `-ctk q8_0 -ctv q8_0`): blocks of 32
     /// values as int8 with one f32 scale, 1.125 bytes a value, 56% of the
     /// f16 cache. Takes precedence over `kv_f16`. Needs a KV width that is
-    /// a multiple of 32 (every Llama's is). See [`KvType::Q8_0`](super::KvType).
+    /// a multiple of 32 (every Llama's is). See [`KvType::Q8_0`](super::KvType);
+    /// the native CPU path has the same option (`CpuOptions::kv_q8`).
     pub kv_q8: bool,
     /// Allow decode mat-vecs with 8-bit activations and packed integer dot
     /// products (weights in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), used for each

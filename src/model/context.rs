@@ -87,8 +87,7 @@ impl Forward {
     fn kv_type(&self) -> KvType {
         match self {
             Forward::Gpu(f) => f.kv_type(),
-            Forward::Cpu(f) if f.kv_f16() => KvType::F16,
-            Forward::Cpu(_) => KvType::F32,
+            Forward::Cpu(f) => f.kv_type(),
         }
     }
 

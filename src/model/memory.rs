@@ -71,13 +71,8 @@ pub(crate) fn estimate_cpu_memory(
     let n_ctx = session_n_ctx(config, opts.n_ctx);
     let n_batch = n_batch.clamp(1, n_ctx.max(1)) as u64;
     let c = config;
-    let elem = if opts.cpu.kv_f16.unwrap_or(true) {
-        2
-    } else {
-        4
-    };
     let kv_cache = (n_ctx as u64)
-        .saturating_mul(c.kv_dim() as u64 * elem)
+        .saturating_mul(opts.cpu.kv_type().row_bytes(c.kv_dim()))
         .saturating_mul(2 * c.n_layer as u64);
     // Activations (x, xn, qkv, att, gate/up, hidden), their 8-bit copies,
     // the mat-muls' tiles (up to the widest output: 2 n_ff or the

@@ -120,14 +120,16 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
-    /// The KV cache type `kv` on whichever path the model takes (the GPU
-    /// options' `kv_f16`/`kv_q8`, the CPU options' `kv_f16`). The native
-    /// CPU path has no 8-bit cache: asked for `Q8_0`, it keeps its default
-    /// (f16); [`DeviceInfo::kv_type`] says what the model got.
+    /// The KV cache type `kv` on whichever path the model takes (the
+    /// `kv_f16` and `kv_q8` of the GPU and the CPU options).
     pub fn with_kv_type(mut self, kv: KvType) -> Self {
-        self.gpu.kv_f16 = Some(kv == KvType::F16);
-        self.gpu.kv_q8 = kv == KvType::Q8_0;
-        self.cpu.kv_f16 = (kv != KvType::Q8_0).then_some(kv == KvType::F16);
+        for (f16, q8) in [
+            (&mut self.gpu.kv_f16, &mut self.gpu.kv_q8),
+            (&mut self.cpu.kv_f16, &mut self.cpu.kv_q8),
+        ] {
+            *f16 = Some(kv == KvType::F16);
+            *q8 = kv == KvType::Q8_0;
+        }
         self
     }
 }
@@ -431,12 +433,8 @@ impl Model {
                 max_binding_size: u64::MAX,
                 shader_f16: false,
                 subgroups: false,
-                kv_f16: cpu.kv_f16(),
-                kv_type: if cpu.kv_f16() {
-                    KvType::F16
-                } else {
-                    KvType::F32
-                },
+                kv_f16: cpu.kv_type() == KvType::F16,
+                kv_type: cpu.kv_type(),
             },
             Backend::Gpu { gpu, .. } => DeviceInfo {
                 path: ComputePath::Gpu,
@@ -524,7 +522,7 @@ pub struct DeviceInfo {
     pub subgroups: bool,
     /// The KV cache holds f16.
     pub kv_f16: bool,
-    /// What the KV cache holds (the native CPU path: f16 or f32).
+    /// What the KV cache holds.
     pub kv_type: KvType,
 }
 

@@ -7,6 +7,7 @@
 use half::f16;
 
 use super::super::simd::Simd;
+use crate::gpu::KvType;
 
 /// Positions scored at once.
 const CHUNK: usize = 64;
@@ -15,28 +16,42 @@ const HEADS: usize = 8;
 /// The largest head the kernel takes (`LlamaConfig` checks the model's).
 pub(crate) const MAX_HEAD_DIM: usize = 1024;
 
-/// A layer's keys or values, f16 or f32, little-endian; where a head's
-/// rows are is [`AttnShape`]'s.
+/// A layer's keys or values, f16, f32 or 8-bit (blocks of 32: an f32 scale,
+/// then 32 int8, see `cpu/kv.rs`), little-endian; where a head's rows are
+/// is [`AttnShape`]'s.
 #[derive(Clone, Copy)]
 pub(crate) struct KvView<'a> {
     pub bytes: &'a [u8],
-    pub f16: bool,
+    pub ty: KvType,
 }
 
 impl KvView<'_> {
-    /// Elements `at..at + out.len()` as f32.
+    /// Elements `at..at + out.len()` as f32 (8-bit: `at` and the length
+    /// multiples of 32).
     ///
     /// # Safety
     /// Inside a function compiled for `S`.
     #[inline(always)]
     unsafe fn row<S: Simd>(&self, at: usize, out: &mut [f32]) {
+        if self.ty == KvType::Q8_0 {
+            debug_assert!(at.is_multiple_of(32) && out.len().is_multiple_of(32));
+            let blocks = &self.bytes[at / 32 * 36..][..out.len() / 32 * 36];
+            for (b, ob) in blocks.chunks_exact(36).zip(out.chunks_exact_mut(32)) {
+                let d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                for (o, &q) in ob.iter_mut().zip(&b[4..]) {
+                    *o = q as i8 as f32 * d;
+                }
+            }
+            return;
+        }
+        let f16 = self.ty == KvType::F16;
         let n = out.len();
         let main = n / S::L * S::L;
         let b = self.bytes;
         // SAFETY: the caller runs this inside a function compiled for `S`.
         unsafe {
             for c in (0..main).step_by(S::L) {
-                let v = if self.f16 {
+                let v = if f16 {
                     S::load_f16(&b[2 * (at + c)..])
                 } else {
                     S::load_f32b(&b[4 * (at + c)..])
@@ -46,7 +61,7 @@ impl KvView<'_> {
         }
         for (c, o) in out.iter_mut().enumerate().skip(main) {
             let i = at + c;
-            *o = if self.f16 {
+            *o = if f16 {
                 f16::from_le_bytes([b[2 * i], b[2 * i + 1]]).to_f32()
             } else {
                 f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])

@@ -14,6 +14,7 @@ use super::super::acts::QActs;
 use super::super::isa::Isa;
 use super::super::pack::{Fmt, ROWS, dequantize_lane, pack_group};
 use super::{AttnShape, KvView, attend, fgroup, qgroup, swiglu};
+use crate::gpu::KvType;
 use crate::model::synth::SplitMix64;
 use crate::quant::{self, GgmlType};
 
@@ -176,30 +177,49 @@ fn float_matmul_matches_the_reference_on_every_isa() {
 fn attention_matches_a_naive_softmax_on_every_isa() {
     let mut rng = SplitMix64::new(4);
     // head_dim 24 has a tail past 16 lanes; 150 positions span 3 chunks.
-    for (hd, n_kv, group, n_pos) in [(64, 2, 4, 150), (16, 3, 1, 1), (24, 1, 2, 70)] {
+    for (hd, n_kv, group, n_pos) in [(64usize, 2, 4, 150), (16, 3, 1, 1), (24, 1, 2, 70)] {
         let kv_dim = hd * n_kv;
         let k: Vec<f32> = (0..n_pos * kv_dim).map(|_| rng.next_f32() * 3.0).collect();
         let v: Vec<f32> = (0..n_pos * kv_dim).map(|_| rng.next_f32()).collect();
         let q: Vec<f32> = (0..group * hd).map(|_| rng.next_f32()).collect();
-        for f16_cache in [false, true] {
+        for ty in [KvType::F32, KvType::F16, KvType::Q8_0] {
+            if ty == KvType::Q8_0 && !hd.is_multiple_of(32) {
+                continue;
+            }
             let enc = |x: &[f32]| -> Vec<u8> {
-                match f16_cache {
-                    true => x
+                match ty {
+                    KvType::F16 => x
                         .iter()
                         .flat_map(|v| f16::from_f32(*v).to_le_bytes())
                         .collect(),
-                    false => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    KvType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    // Blocks of a scale and 32 int8 (see cpu/kv.rs).
+                    KvType::Q8_0 => x
+                        .chunks_exact(32)
+                        .flat_map(|b| {
+                            let d = b.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+                            let q = b.iter().map(move |v| (v / d).round() as i8 as u8);
+                            d.to_le_bytes().into_iter().chain(q)
+                        })
+                        .collect(),
                 }
             };
             let dec = |b: &[u8]| -> Vec<f32> {
-                match f16_cache {
-                    true => b
+                match ty {
+                    KvType::F16 => b
                         .chunks_exact(2)
                         .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
                         .collect(),
-                    false => b
+                    KvType::F32 => b
                         .chunks_exact(4)
                         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                        .collect(),
+                    KvType::Q8_0 => b
+                        .chunks_exact(36)
+                        .flat_map(|c| {
+                            let d = f32::from_le_bytes(c[..4].try_into().unwrap());
+                            c[4..].iter().map(move |&q| q as i8 as f32 * d)
+                        })
                         .collect(),
                 }
             };
@@ -215,14 +235,8 @@ fn attention_matches_a_naive_softmax_on_every_isa() {
                         n_pos,
                         scale,
                     };
-                    let kview = KvView {
-                        bytes: &kb,
-                        f16: f16_cache,
-                    };
-                    let vview = KvView {
-                        bytes: &vb,
-                        f16: f16_cache,
-                    };
+                    let kview = KvView { bytes: &kb, ty };
+                    let vview = KvView { bytes: &vb, ty };
                     let mut out = vec![f32::NAN; group * hd];
                     attend(isa, &q, kview, vview, shape, &mut out);
                     for h in 0..group {
