@@ -25,7 +25,7 @@ pub struct GpuOptions {
     /// the native CPU path has the same option (`CpuOptions::kv_q8`).
     pub kv_q8: bool,
     /// Allow decode mat-vecs with 8-bit activations and packed integer dot
-    /// products (weights in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), used for each
+    /// products (weights in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K), used for each
     /// weight type where the model load measures them faster on this
     /// adapter. Their rounding moves SmolLM2 Q4_1's logits from the exact
     /// f32 forward by up to 1.47 (mean over steps 0.62), less than the

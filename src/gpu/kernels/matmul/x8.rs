@@ -39,6 +39,15 @@ fn dot_snippet(ty: GgmlType) -> Option<&'static str> {
             include_str!("../../../../shaders/x8_q5_parts.wgsl"),
             include_str!("../../../../shaders/x8_q5_1.wgsl")
         ),
+        GgmlType::Q4_K => concat!(
+            include_str!("../../../../shaders/q_parts.wgsl"),
+            include_str!("../../../../shaders/x8_q4_k.wgsl")
+        ),
+        GgmlType::Q5_K => concat!(
+            include_str!("../../../../shaders/q_parts.wgsl"),
+            include_str!("../../../../shaders/x8_q5_parts.wgsl"),
+            include_str!("../../../../shaders/x8_q5_k.wgsl")
+        ),
         _ => return None,
     })
 }
