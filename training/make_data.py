@@ -730,10 +730,10 @@ def main():
     ap.add_argument("--n", type=int, default=24000, help="plain examples (the backtrack set adds more)")
     ap.add_argument("--eval-attacks", type=int, default=300)
     ap.add_argument("--eval-benign", type=int, default=100)
-    ap.add_argument("--benign-rollbacks", type=int, default=3000,
+    ap.add_argument("--benign-rollbacks", type=int, default=0,
                     help="backtracking set: benign prompts answered helpfully after a [RESET]")
-    ap.add_argument("--extra-benign", type=int, default=6000, help="backtracking set: more benign answers")
-    ap.add_argument("--extra-openers", type=int, default=3000,
+    ap.add_argument("--extra-benign", type=int, default=0, help="backtracking set: more benign answers")
+    ap.add_argument("--extra-openers", type=int, default=0,
                     help="backtracking set: more composed unsafe answers")
     ap.add_argument("--eval-more-attacks", type=int, default=900,
                     help="attacks appended to the split from their own generator and code words")
@@ -867,9 +867,11 @@ def main():
     orng = random.Random(args.seed + 4000)
     openers = opener_backtracks(orng, attack_rows, args.n // 8, split)
 
-    # Backtracking-set additions, from their own generator (the base and
+    # Optional backtracking-set additions (all off by default: the committed
+    # models were trained without them, and they have not been trained and
+    # measured yet), from their own generator, so that the base and
     # baseline sets, the tokenizer's corpus and all the examples above stay
-    # as they were): what a reset on a benign prompt is followed by, a
+    # as they were: what a reset on a benign prompt is followed by, a
     # benign share like the baseline's, and more resets after the code.
     # - benign rollbacks: `prompt ⊕ [RESET] ⊕ helpful answer`, no loss on
     #   the [RESET]: without them every example after a [RESET] is a
