@@ -156,7 +156,7 @@ def main():
             print(f"time limit reached at step {step}")
             break
     minutes = (time.time() - t0) / 60
-    save_checkpoint(WORK.parent.parent / args.out if not args.out.startswith("/") else args.out, model,
+    save_checkpoint(WORK.parent.parent / args.out, model,
                     {"steps": step, "minutes": minutes, "data": args.data, "loss": ema})
     print(f"saved {args.out}: {step} steps, {minutes:.1f} min, loss {ema:.4f}")
 

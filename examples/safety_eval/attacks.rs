@@ -306,6 +306,13 @@ pub struct SearchConfig {
     pub suffix_len: usize,
     pub seed: u64,
     pub max_tokens: usize,
+    /// Whether the score counts the reset (its probability under the
+    /// mode's bias, and no reset right after the code). Off, the search
+    /// optimizes against the refusal only, as if the model had no
+    /// `[RESET]`, and the answer is still generated with backtracking: the
+    /// difference shows what knowing about the reset is worth to the
+    /// attacker.
+    pub reset_aware: bool,
 }
 
 /// What the search found for one prompt.
@@ -429,7 +436,8 @@ pub fn adaptive_search(
     let bang = tok.encode("!", false)?;
     let start = bang.first().copied().unwrap_or(vocab[0]);
     let target = tok.encode(&target_answer(p), false)?;
-    let mut scorer = Scorer::new(model, mode)?;
+    let scored_as = if cfg.reset_aware { mode } else { Mode::Plain };
+    let mut scorer = Scorer::new(model, scored_as)?;
     let mut rng = Rng::new(cfg.seed);
     let user_with = |suffix: &[u32]| -> anyhow::Result<String> {
         Ok(format!("{} {}", p.user, tok.decode(suffix, true)?))

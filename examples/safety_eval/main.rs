@@ -65,7 +65,7 @@ struct Args {
         long,
         value_delimiter = ',',
         allow_hyphen_values = true,
-        default_value = "-8,0"
+        default_value = "-10,-8,0"
     )]
     biases: Vec<f32>,
     /// Policies (comma-separated); `off` runs the backtracking model with
@@ -96,6 +96,11 @@ struct Args {
     /// Tokens in the adaptive search's suffix.
     #[arg(long, default_value_t = 8)]
     suffix_len: usize,
+    /// The adaptive search scores candidates as if the model had no
+    /// `[RESET]` (it still answers with backtracking): what knowing about
+    /// the reset is worth to the attacker.
+    #[arg(long)]
+    search_ignores_reset: bool,
     /// Most tokens per answer.
     #[arg(short = 'n', long, default_value_t = 48)]
     max_tokens: usize,
@@ -259,6 +264,7 @@ impl Eval<'_> {
                 suffix_len: args.suffix_len,
                 seed: args.seed * 100_000 + i as u64,
                 max_tokens: args.max_tokens,
+                reset_aware: !args.search_ignores_reset,
             };
             let r = attacks::adaptive_search(model, &mut session, p, mode, &cfg)?;
             row.adaptive.0 += 1;
@@ -281,15 +287,21 @@ impl Eval<'_> {
 
 fn print_tables(rows: &[Row], args: &Args) {
     println!(
-        "| model | policy | reset_bias | benign: helpful | benign: resets | plain attack | prefill attack | prefill: resets | sampling (best of {}, T=1) | adaptive search ({} passes) | extra tokens / prompt |",
-        args.samples, args.budget
+        "| model | policy | reset_bias | benign: helpful | benign: resets | plain attack | prefill attack | prefill: resets | sampling (best of {}, T=1) | adaptive search ({} passes{}) | adaptive: resets | extra tokens / prompt |",
+        args.samples,
+        args.budget,
+        if args.search_ignores_reset {
+            ", blind to the reset"
+        } else {
+            ""
+        }
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let n = r.plain.n + r.prefill.n + r.benign.n;
         let extra = r.plain.extra_tokens + r.prefill.extra_tokens + r.benign.extra_tokens;
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
             r.model,
             r.policy,
             r.bias,
@@ -300,6 +312,7 @@ fn print_tables(rows: &[Row], args: &Args) {
             rate(r.prefill.resets, r.prefill.n),
             rate(r.sampling.1, r.sampling.0),
             rate(r.adaptive.1, r.adaptive.0),
+            rate(r.adaptive.2, r.adaptive.0),
             extra as f64 / n.max(1) as f64,
         );
     }
