@@ -868,8 +868,9 @@ def main():
     openers = opener_backtracks(orng, attack_rows, args.n // 8, split)
 
     # Optional backtracking-set additions (all off by default: the committed
-    # models were trained without them, and they have not been trained and
-    # measured yet), from their own generator, so that the base and
+    # models were trained without them; measured only as a continued
+    # fine-tune, where they halved the benign resets but loosened the
+    # refusal, see training/README.md), from their own generator, so that the base and
     # baseline sets, the tokenizer's corpus and all the examples above stay
     # as they were: what a reset on a benign prompt is followed by, a
     # benign share like the baseline's, and more resets after the code.
