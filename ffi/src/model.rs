@@ -114,7 +114,7 @@ pub(crate) fn new_handle(model: Model) -> *mut rw_model {
         max_binding_size: d.max_binding_size,
         shader_f16: d.shader_f16,
         subgroups: d.subgroups,
-        kv_f16: d.kv_f16,
+        kv_f16: d.kv_type == rewind::KvType::F16,
         device,
         cpu_threads,
         cpu_isa: strings[1].as_ptr(),

@@ -433,7 +433,6 @@ impl Model {
                 max_binding_size: u64::MAX,
                 shader_f16: false,
                 subgroups: false,
-                kv_f16: cpu.kv_type() == KvType::F16,
                 kv_type: cpu.kv_type(),
             },
             Backend::Gpu { gpu, .. } => DeviceInfo {
@@ -444,7 +443,6 @@ impl Model {
                 max_binding_size: gpu.max_binding,
                 shader_f16: gpu.f16,
                 subgroups: gpu.subgroups,
-                kv_f16: gpu.kv == KvType::F16,
                 kv_type: gpu.kv,
             },
         }
@@ -520,8 +518,6 @@ pub struct DeviceInfo {
     pub shader_f16: bool,
     /// Subgroup operations are enabled.
     pub subgroups: bool,
-    /// The KV cache holds f16.
-    pub kv_f16: bool,
     /// What the KV cache holds.
     pub kv_type: KvType,
 }
