@@ -95,10 +95,10 @@ struct Args {
     /// f16, and on the CPU path).
     #[arg(long)]
     kv: Option<KvType>,
-    /// GPU decode mat-vecs with 8-bit activations and packed integer dot
-    /// products: off (the default, as `GpuOptions::int8_decode`), on, or
-    /// auto (allowed: whichever the load measured faster per weight type;
-    /// `RUST_LOG=info` shows the timings).
+    /// GPU matmuls (decode and prefill) with 8-bit activations and packed
+    /// integer dot products: off (the default, as `GpuOptions::int8_matmul`),
+    /// on, or auto (allowed: whichever the load measured faster per weight
+    /// type and shape; `RUST_LOG=info` shows the timings).
     #[arg(long, default_value = "off", value_parser = ["auto", "on", "off"])]
     int8: String,
     /// Memory bandwidth of the device in GB/s: also print the fraction of
@@ -464,7 +464,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 },
                 ..GpuTuning::default()
             },
-            int8_decode: true,
+            int8_matmul: true,
             ..GpuOptions::default()
         },
         n_threads: args.threads,

@@ -65,9 +65,9 @@ struct Args {
     /// is a CPU), gpu (WGSL on the best adapter) or cpu (the native CPU path).
     #[arg(long, default_value = "auto")]
     device: Device,
-    /// The GPU path's decode mat-vecs with 8-bit activations: off (the
-    /// default, as `GpuOptions::int8_decode`), on, or auto (allowed:
-    /// whichever the load measured faster).
+    /// The GPU path's matmuls with 8-bit activations (decode and prefill):
+    /// off (the default, as `GpuOptions::int8_matmul`), on, or auto
+    /// (allowed: whichever the load measured faster).
     #[arg(long, default_value = "off", value_parser = ["auto", "on", "off"])]
     int8: String,
     /// Compare the logits at every position of fixed prompts instead.
@@ -202,7 +202,7 @@ fn load_options(args: &Args) -> LoadOptions {
                 },
                 ..GpuTuning::default()
             },
-            int8_decode: true,
+            int8_matmul: true,
             ..GpuOptions::default()
         },
         ..LoadOptions::default()
@@ -361,7 +361,7 @@ fn positions(args: &Args) -> anyhow::Result<bool> {
     let mut s = Session::new(&model, &opts)?;
     // The CPU reference keeps its KV cache in f32 and computes in f32: so
     // does the GPU forward compared with it (the default f16 cache and
-    // measured choice of 8-bit decode activations, like llama.cpp's, are
+    // measured choice of 8-bit activations, like llama.cpp's, are
     // what is compared with llama.cpp).
     let mut exact = None;
     if args.cpu_reference {

@@ -8,7 +8,7 @@
 #    decode path, the whole forward on tiny models of every type.
 # 2. Runs the bench on the GPU path (`--device gpu`) on SmolLM2-135M Q4_1
 #    (pp512, tg128) and on a random Llama-3.2-1B-shaped Q4_0 model (pp512,
-#    tg64), each with the 8-bit decode mat-vec forced off, forced on, and
+#    tg64), each with the 8-bit-activation matmuls forced off, forced on, and
 #    as the load-time measurement chooses.
 # 3. Prints one Markdown table: t/s, and with `--bandwidth-gbs` (the card's
 #    memory bandwidth, from its data sheet: a GPU's can't be measured from
@@ -65,7 +65,7 @@ import sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 print(f"adapter: {rows[0]['adapter']}\n")
-print("| model | test | 8-bit decode | t/s | of bandwidth bound |")
+print("| model | test | 8-bit activations | t/s | of bandwidth bound |")
 print("|---|---|---|---:|---:|")
 for r in rows:
     frac = r.get("bandwidth_fraction")

@@ -14,12 +14,12 @@ Usage, from anywhere:
 
 `--device` picks rewind's path: `gpu` (the default: WGSL on the best
 adapter, lavapipe where there is no GPU) or `cpu` (the native CPU path).
-`--int8` forces the GPU path's decode mat-vecs with 8-bit activations on
+`--int8` forces the GPU path's matmuls with 8-bit activations on
 or off (default off, as in the library: the f32 kernels, held to the exact
 f32 forward; with it on, greedy decoding rounds activations to 8 bits as the
 CPU path does and gets the CPU path's near-tie bound, which it does not
 meet yet: Q4_1 "capital" step 9 flips at a llama.cpp gap of 0.85, see
-`GpuOptions::int8_decode`).
+`GpuOptions::int8_matmul`).
 
 Prints a Markdown table: type, file size, the tensor types in the file,
 rewind's perplexity, with `--cpu-reference` also that of rewind's naive f32
@@ -203,7 +203,7 @@ def main(argv):
             f"{ref if ref is not None else '—'} | {off if off is not None else '—'} | {diff} |{greedy_cell}"
         )
         print(rows[-1], file=sys.stderr, flush=True)
-    int8_note = ", 8-bit decode activations" if device == "gpu" and int8 == "on" else ""
+    int8_note = ", 8-bit activations" if device == "gpu" and int8 == "on" else ""
     print(f"Perplexity at n_ctx {n_ctx} over tests/data/perplexity-text.txt, rewind's {device} path{int8_note}\n")
     head = (
         "| variant | file | tensor types | rewind | rewind, f32 CPU reference | llama.cpp | "

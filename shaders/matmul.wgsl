@@ -5,9 +5,10 @@
 //
 // The Rust side concatenates: generated constants, common.wgsl, the weight
 // type's snippet (CH, CV, load_chunk() over `qs`/`sc`), matmul_params.wgsl
-// (MatParams `p`, the `qs` and `sc` bindings), this file, one x
-// prologue (matmul_x_*.wgsl: mm_prologue(), mm_nw(), mm_inv()) and one
-// epilogue (matmul_out_*.wgsl: mm_out1(), mm_out2()).
+// (MatParams `p`, the `qs` and `sc` bindings), this file,
+// matmul_finish.wgsl (the lanes' reduction, mm_finish()), one x prologue
+// (matmul_x_*.wgsl: mm_prologue(), mm_nw(), mm_inv()) and one epilogue
+// (matmul_out_*.wgsl: mm_out1(), mm_out2()).
 //
 // Generated constants: WG (= ROWS * LANES), ROWS (row slots per workgroup),
 // LANES (threads sharing one row slot), RPT (consecutive rows per slot), TT
@@ -29,8 +30,6 @@
 // Grid: x (folded into z) = groups of ROWS * RPT rows; y = groups of TT tokens.
 
 @group(0) @binding(BIND_X) var<storage, read> x: array<vec4<f32>>;
-
-var<workgroup> red: array<f32, RED>;
 
 // XSG, or 1 when x sharing is off (a divisor that is never zero).
 const XS: u32 = max(XSG, 1u);
@@ -163,47 +162,5 @@ fn main(
         }
     }
 
-    if (LANES > 1u) {
-        if (SGRED == 1u) {
-            for (var a = 0u; a < ACC; a++) {
-                acc[a] = sg_add(acc[a]);
-            }
-        } else {
-            // Transposed: lane l sums the LANES partials of accumulators
-            // l, l + LANES, ... (short loops, two barriers).
-            for (var a = 0u; a < ACC; a++) {
-                red[(rl * ACC + a) * LANES + lane] = acc[a];
-            }
-            workgroupBarrier();
-            for (var a = lane; a < ACC; a += LANES) {
-                let b = (rl * ACC + a) * LANES;
-                var v = 0.0;
-                for (var i = 0u; i < LANES; i++) {
-                    v += red[b + i];
-                }
-                red[b] = v;
-            }
-            workgroupBarrier();
-            for (var a = 0u; a < ACC; a++) {
-                acc[a] = red[(rl * ACC + a) * LANES];
-            }
-        }
-    }
-
-    if (lane == 0u) {
-        for (var r = 0u; r < RPT; r += PAIR) {
-            let row = rbase + r;
-            if (row < p.rows) {
-                for (var t = 0u; t < TT; t++) {
-                    if (t < count) {
-                        if (PAIR == 2u) {
-                            mm_out2(p.row0 + row, yt0 + t, acc[r * TT + t], acc[(r + 1u) * TT + t]);
-                        } else {
-                            mm_out1(p.row0 + row, yt0 + t, acc[r * TT + t]);
-                        }
-                    }
-                }
-            }
-        }
-    }
+    mm_finish(&acc, lane, rl, rbase, yt0, count);
 }

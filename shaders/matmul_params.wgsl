@@ -1,5 +1,5 @@
 // The parameters and weight bindings shared by the matmul kernels
-// (matmul.wgsl, matvec_x8.wgsl); see matmul.wgsl for the rest.
+// (matmul.wgsl, matmul_x8.wgsl); see matmul.wgsl for the rest.
 
 struct MatParams {
     rows: u32,        // rows in this part

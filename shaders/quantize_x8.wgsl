@@ -1,17 +1,19 @@
-// Quantizes one token row of x to 8-bit blocks of 32 for the integer-dot
-// mat-vec (matvec_x8.wgsl), Q8_1-style: with x' the row (RMS-normalized on
+// Quantizes token rows of x to 8-bit blocks of 32 for the integer-dot
+// matmul (matmul_x8.wgsl), Q8_1-style: with x' a row (RMS-normalized on
 // the fly and scaled by the norm weight when NORMED = 1, as in
 // matmul_x_norm.wgsl), per block b: d = max|x'| / 127, q = round(x' / d)
 // (0 where d = 0), s = d * sum(q) (what the weight types with an offset
 // need).
 //
-// `xq` in 16-byte units: units 2b, 2b + 1 hold the 32 q of block b as packed
-// i8 (element 4i + j in byte j of word i, like Q8_0 weights); then, from
-// unit 2 * blocks on, one unit per pair of blocks: (d, s) of the even block
-// and (d, s) of the odd one, as f32 bits (zeros past the last block).
+// `xq` holds one quantized row per token, each in 16-byte units: units 2b,
+// 2b + 1 hold the 32 q of block b as packed i8 (element 4i + j in byte j of
+// word i, like Q8_0 weights); then, from unit 2 * blocks on, one unit per
+// pair of blocks: (d, s) of the even block and (d, s) of the odd one, as f32
+// bits (zeros past the last block).
 //
-// One workgroup of WG threads; the row is token 0, or the last token of the
-// step with last_only (the row the mat-vec uses).
+// One workgroup of WG threads per token row: workgroup y quantizes token y
+// into row y, or with last_only the one workgroup takes the step's last
+// token into row 0 (the row the logits use).
 
 struct QxParams {
     x_stride: u32,   // vec4s per x row (= cols / 4)
@@ -29,13 +31,20 @@ struct QxParams {
 var<workgroup> ss: array<f32, WG>;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) li: u32) {
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let n = min(step.n_tokens, p.cap);
-    var t = 0u;
+    var t = wid.y;
+    var row = wid.y;
     if (p.last_only != 0u && n > 0u) {
         t = n - 1u;
+        row = 0u;
+    }
+    if (t >= n) {
+        return;
     }
     let xb = t * p.x_stride;
+    let pairs = (p.blocks + 1u) / 2u;
+    let qb = row * (2u * p.blocks + pairs);
 
     var inv = 1.0;
     if (NORMED == 1u) {
@@ -55,7 +64,6 @@ fn main(@builtin(local_invocation_index) li: u32) {
         inv = inverseSqrt(ss[0] / f32(p.x_stride * 4u) + p.eps);
     }
 
-    let pairs = (p.blocks + 1u) / 2u;
     for (var pr = li; pr < pairs; pr += WG) {
         var ds = vec4<f32>(0.0);
         for (var h = 0u; h < 2u; h++) {
@@ -84,12 +92,12 @@ fn main(@builtin(local_invocation_index) li: u32) {
                     qsum += q.x + q.y + q.z + q.w;
                     w[i] = pack4xI8(q);
                 }
-                xq[2u * b] = vec4<u32>(w[0], w[1], w[2], w[3]);
-                xq[2u * b + 1u] = vec4<u32>(w[4], w[5], w[6], w[7]);
+                xq[qb + 2u * b] = vec4<u32>(w[0], w[1], w[2], w[3]);
+                xq[qb + 2u * b + 1u] = vec4<u32>(w[4], w[5], w[6], w[7]);
                 ds[2u * h] = d;
                 ds[2u * h + 1u] = d * f32(qsum);
             }
         }
-        xq[2u * p.blocks + pr] = bitcast<vec4<u32>>(ds);
+        xq[qb + 2u * p.blocks + pr] = bitcast<vec4<u32>>(ds);
     }
 }

@@ -1,7 +1,8 @@
-// Q5_1 against 8-bit x blocks (layout: q_q5_1.wgsl): w = d * q + m, so the
-// block's sum is d * dx * sum(q * qx) + m * s.
-fn x8_dot(c: u32, x0: vec4<u32>, x1: vec4<u32>, ds: vec2<f32>) -> f32 {
+// Q5_1 (layout: q_q5_1.wgsl): w = d * q + m.
+const X8_HALF_M: bool = false;
+
+fn x8_weights(c: u32) -> X8W {
     let dm = unpack2x16float(sc[2u * c]);
-    let i = x8_q5_sum(qs[c], sc[2u * c + 1u], x0, x1);
-    return dm.x * ds.x * f32(i) + dm.y * ds.y;
+    let q = x8_q5_words(qs[c], sc[2u * c + 1u]);
+    return X8W(q, vec2<f32>(dm.x), vec2<f32>(dm.y));
 }

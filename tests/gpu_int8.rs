@@ -1,7 +1,8 @@
-//! The decode mat-vec with 8-bit activations against a CPU reference, on
-//! Vulkan (lavapipe: native integer-dot instructions lowered by the driver)
-//! and GL (llvmpipe: naga's polyfill), in the one-thread-per-row shape of
-//! CPU adapters and the many-threads-per-row shape of GPUs.
+//! The matmul with 8-bit activations (the decode mat-vec and the prefill
+//! tiles) against a CPU reference, on Vulkan (lavapipe: native integer-dot
+//! instructions lowered by the driver) and GL (llvmpipe: naga's polyfill),
+//! in the one-thread-per-row shapes of CPU adapters and the
+//! many-threads-per-row shapes of GPUs.
 //!
 //! The reference is the dot of the dequantized weights with the
 //! *dequantized 8-bit activations*: the quantization kernel's output is read
@@ -10,8 +11,8 @@
 //! within f32 rounding.
 
 use rewind::gpu::{
-    Gpu, GpuOptions, GpuTuning, Kernels, MatIn, MatOut, QMatrix, Step, StepParams, Tensor, has_x8,
-    x8_units,
+    Gpu, GpuOptions, GpuTuning, Kernels, MatIn, MatOut, QMatrix, Step, StepParams, Tensor, X8Use,
+    has_x8, x8_units,
 };
 use rewind::quant::{GgmlType, dequantize_to_vec, quantize};
 use std::sync::Arc;
@@ -37,14 +38,17 @@ impl Rng {
     }
 }
 
-const X8_TYPES: [GgmlType; 7] = [
+const X8_TYPES: [GgmlType; 10] = [
     GgmlType::Q4_0,
     GgmlType::Q4_1,
     GgmlType::Q8_0,
     GgmlType::Q5_0,
     GgmlType::Q5_1,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
     GgmlType::Q4_K,
     GgmlType::Q5_K,
+    GgmlType::Q6_K,
 ];
 
 /// Vulkan and GL, each in both mat-vec shapes, the 8-bit path forced on.
@@ -128,8 +132,8 @@ impl X8 {
 }
 
 /// Runs the quantization of `input` (`cols` wide) for a step of `n` tokens
-/// and reads the result.
-#[allow(clippy::too_many_arguments)]
+/// and reads the result: a row per token, or the last token's with
+/// `last_only`.
 fn quantized(
     gpu: &Arc<Gpu>,
     k: &Kernels,
@@ -138,12 +142,15 @@ fn quantized(
     cols: usize,
     n: u32,
     last_only: bool,
-) -> X8 {
-    let xq = Tensor::new(gpu, 4 * x8_units(cols), "xq").unwrap();
+) -> Vec<X8> {
+    let cap = input.x.len / cols;
+    let row = 4 * x8_units(cols);
+    let xq = Tensor::new(gpu, row * cap, "xq").unwrap();
     let op = k.quantize_x8(step, input, cols, &xq, last_only).unwrap();
     run(gpu, step, &op, n);
-    let words: Vec<u32> = gpu.read(&xq.buffer, 0, 4 * x8_units(cols)).unwrap();
-    X8::decode(&words, cols)
+    let rows = if last_only { 1 } else { n as usize };
+    let words: Vec<u32> = gpu.read(&xq.buffer, 0, row * rows).unwrap();
+    words.chunks(row).map(|w| X8::decode(w, cols)).collect()
 }
 
 /// RMS-normalized with weight `nw`, in f64.
@@ -175,48 +182,50 @@ fn quantization_follows_its_definition() {
             let x = Tensor::from_slice(&gpu, &xv, "x").unwrap();
             let nw = Tensor::from_slice(&gpu, &nwv, "nw").unwrap();
             for normed in [false, true] {
-                for (n, last_only) in [(1u32, false), (3, true), (2, true)] {
+                for (n, last_only) in [(1u32, false), (3, false), (3, true), (2, true)] {
                     let input = MatIn {
                         x: &x,
                         norm: normed.then_some((&nw, 1e-5)),
                     };
-                    let got = quantized(&gpu, &k, &step, input, cols, n, last_only);
-                    let t = if last_only { n as usize - 1 } else { 0 };
-                    let row = &xv[t * cols..(t + 1) * cols];
-                    let want: Vec<f64> = if normed {
-                        norm_row(row, &nwv, 1e-5)
-                    } else {
-                        row.iter().map(|&v| v as f64).collect()
-                    };
-                    let ctx = format!("{name} cols={cols} normed={normed} n={n}");
-                    for b in 0..cols / 32 {
-                        let xs = &want[32 * b..32 * (b + 1)];
-                        let amax = xs.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                        let d = got.d[b] as f64;
-                        assert!(
-                            (d - amax / 127.0).abs() <= 1e-5 * amax / 127.0,
-                            "{ctx} block {b}: d {d}, max {amax}"
-                        );
-                        let qs = &got.q[32 * b..32 * (b + 1)];
-                        let qsum: i64 = qs.iter().map(|&q| q as i64).sum();
-                        let s = got.s[b] as f64;
-                        assert!(
-                            (s - d * qsum as f64).abs() <= 1e-6 * (d * qsum.abs() as f64),
-                            "{ctx} block {b}: s {s}, d * sum {}",
-                            d * qsum as f64
-                        );
-                        for (i, (&q, &v)) in qs.iter().zip(xs).enumerate() {
-                            assert!(q != -128, "{ctx} block {b}: -128");
-                            if amax == 0.0 {
-                                assert_eq!(q, 0, "{ctx} block {b}: zero block");
-                            } else {
-                                // Rounded, up to the f32 error of x / d.
-                                let e = (q as f64 - v / d).abs();
-                                assert!(
-                                    e <= 0.5 + 1e-3,
-                                    "{ctx} block {b} element {i}: {q} for {}",
-                                    v / d
-                                );
+                    let rows = quantized(&gpu, &k, &step, input, cols, n, last_only);
+                    for (i, got) in rows.iter().enumerate() {
+                        let t = if last_only { n as usize - 1 } else { i };
+                        let row = &xv[t * cols..(t + 1) * cols];
+                        let want: Vec<f64> = if normed {
+                            norm_row(row, &nwv, 1e-5)
+                        } else {
+                            row.iter().map(|&v| v as f64).collect()
+                        };
+                        let ctx = format!("{name} cols={cols} normed={normed} n={n} token {t}");
+                        for b in 0..cols / 32 {
+                            let xs = &want[32 * b..32 * (b + 1)];
+                            let amax = xs.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                            let d = got.d[b] as f64;
+                            assert!(
+                                (d - amax / 127.0).abs() <= 1e-5 * amax / 127.0,
+                                "{ctx} block {b}: d {d}, max {amax}"
+                            );
+                            let qs = &got.q[32 * b..32 * (b + 1)];
+                            let qsum: i64 = qs.iter().map(|&q| q as i64).sum();
+                            let s = got.s[b] as f64;
+                            assert!(
+                                (s - d * qsum as f64).abs() <= 1e-6 * (d * qsum.abs() as f64),
+                                "{ctx} block {b}: s {s}, d * sum {}",
+                                d * qsum as f64
+                            );
+                            for (i, (&q, &v)) in qs.iter().zip(xs).enumerate() {
+                                assert!(q != -128, "{ctx} block {b}: -128");
+                                if amax == 0.0 {
+                                    assert_eq!(q, 0, "{ctx} block {b}: zero block");
+                                } else {
+                                    // Rounded, up to the f32 error of x / d.
+                                    let e = (q as f64 - v / d).abs();
+                                    assert!(
+                                        e <= 0.5 + 1e-3,
+                                        "{ctx} block {b} element {i}: {q} for {}",
+                                        v / d
+                                    );
+                                }
                             }
                         }
                     }
@@ -274,7 +283,8 @@ fn matvec_equals_the_dot_with_the_quantized_activations() {
                 if cols % ty.block_size() != 0 {
                     continue; // K-quants: whole super-blocks of 256
                 }
-                assert!(k.uses_x8(ty), "{name}: {ty} forced on");
+                let x8 = k.x8_use(ty);
+                assert!(x8.decode && x8.prefill, "{name}: {ty} forced on");
                 let wv = rng.vec(rows * cols, 1.0);
                 let bytes = quantize(ty, &wv).unwrap();
                 let w = dequantize_to_vec(ty, &bytes, rows * cols).unwrap();
@@ -285,7 +295,7 @@ fn matvec_equals_the_dot_with_the_quantized_activations() {
                 let x = Tensor::from_slice(&gpu, &xv, "x").unwrap();
                 let plain = MatIn { x: &x, norm: None };
                 // One-token step: x row 0.
-                let xd = quantized(&gpu, &k, &step, plain, cols, 1, false).values();
+                let xd = quantized(&gpu, &k, &step, plain, cols, 1, false)[0].values();
                 for accumulate in [false, true] {
                     let y = Tensor::from_slice(&gpu, &y0, "y").unwrap();
                     let op = k.matmul(&step, &m, &x, &y, accumulate).unwrap();
@@ -295,13 +305,57 @@ fn matvec_equals_the_dot_with_the_quantized_activations() {
                     check_rows(&ctx, &got, &w, &xd, &y0, rows, cols, accumulate);
                 }
                 // The last token of a longer step (the logits).
-                let xd = quantized(&gpu, &k, &step, plain, cols, 3, true).values();
+                let xd = quantized(&gpu, &k, &step, plain, cols, 3, true)[0].values();
                 let y = Tensor::from_slice(&gpu, &y0[..rows], "logits").unwrap();
                 let op = k.matmul_last(&step, &m, &x, &y).unwrap();
                 run(&gpu, &step, &op, 3);
                 let got = y.read(&gpu).unwrap();
                 let ctx = format!("{name} {ty} {rows}x{cols} last");
                 check_rows(&ctx, &got, &w, &xd, &y0[..rows], rows, cols, false);
+            }
+        }
+    }
+}
+
+/// The prefill tiles: every token of a longer step against the dot of its
+/// own quantized row, in steps shorter than one tile of tokens and longer
+/// than one (a partial last tile), rows past the step unchanged.
+#[test]
+fn prefill_tiles_equal_the_dot_with_each_tokens_quantized_activations() {
+    for (name, opts) in configs() {
+        let (gpu, k) = open(&name, &opts);
+        let step = Step::new(&gpu);
+        let mut rng = Rng::new(11);
+        for (rows, cols) in [(67, 96), (37, 512)] {
+            for ty in X8_TYPES {
+                if cols % ty.block_size() != 0 {
+                    continue; // K-quants: whole super-blocks of 256
+                }
+                let wv = rng.vec(rows * cols, 1.0);
+                let bytes = quantize(ty, &wv).unwrap();
+                let w = dequantize_to_vec(ty, &bytes, rows * cols).unwrap();
+                let m = QMatrix::upload(&gpu, ty, rows, cols, &bytes, "w").unwrap();
+                let cap = 11;
+                let xv = rng.vec(cap * cols, 1.0);
+                let x = Tensor::from_slice(&gpu, &xv, "x").unwrap();
+                let plain = MatIn { x: &x, norm: None };
+                for n in [2u32, 11] {
+                    let xd = quantized(&gpu, &k, &step, plain, cols, n, false);
+                    let y0 = rng.vec(cap * rows, 1.0);
+                    let y = Tensor::from_slice(&gpu, &y0, "y").unwrap();
+                    let op = k.matmul(&step, &m, &x, &y, true).unwrap();
+                    run(&gpu, &step, &op, n);
+                    let got = y.read(&gpu).unwrap();
+                    for t in 0..cap {
+                        let ctx = format!("{name} {ty} {rows}x{cols} n={n} token {t}");
+                        let (got, y0) = (&got[t * rows..][..rows], &y0[t * rows..][..rows]);
+                        if t < n as usize {
+                            check_rows(&ctx, got, &w, &xd[t].values(), y0, rows, cols, true);
+                        } else {
+                            assert_eq!(got, y0, "{ctx}: past the step, changed");
+                        }
+                    }
+                }
             }
         }
     }
@@ -327,7 +381,7 @@ fn normed_swiglu_matvec_uses_the_quantized_normed_activations() {
                 x: &x,
                 norm: Some((&nw, eps)),
             };
-            let xd = quantized(&gpu, &k, &step, input, cols, 1, false).values();
+            let xd = quantized(&gpu, &k, &step, input, cols, 1, false)[0].values();
             let h = Tensor::new(&gpu, rows, "h").unwrap();
             let op = k
                 .matmul_fused(&step, &[&m], input, MatOut::SwiGlu { h: &h }, false)
@@ -358,7 +412,7 @@ fn normed_swiglu_matvec_uses_the_quantized_normed_activations() {
 fn the_choice_is_measured_or_forced_per_type() {
     let vulkan = |int8_matvec| GpuOptions {
         backends: Some(wgpu::Backends::VULKAN),
-        int8_decode: true,
+        int8_matmul: true,
         tuning: GpuTuning {
             int8_matvec,
             ..Default::default()
@@ -373,14 +427,20 @@ fn the_choice_is_measured_or_forced_per_type() {
         QMatrix::upload(gpu, ty, rows, cols, &bytes, "w").unwrap()
     };
 
-    // Measured: the f32 path until timed, then the faster one.
+    // Measured: the f32 path until timed, then the faster one per shape.
     let (gpu, k) = open("measured", &vulkan(None));
     let m = upload(&gpu, GgmlType::Q4_1);
-    assert!(!k.uses_x8(GgmlType::Q4_1));
+    assert_eq!(k.x8_use(GgmlType::Q4_1), X8Use::default());
     let t = k.choose_x8(&m).unwrap().expect("Q4_1 is timed");
     assert_eq!(t.ty, GgmlType::Q4_1);
-    assert!(t.f32_s > 0.0 && t.x8_s > 0.0 && t.f32_s.is_finite() && t.x8_s.is_finite());
-    assert_eq!(k.uses_x8(GgmlType::Q4_1), t.x8_wins());
+    for times in [t.decode, t.prefill] {
+        assert!(times.f32_s > 0.0 && times.x8_s > 0.0);
+        assert!(times.f32_s.is_finite() && times.x8_s.is_finite());
+    }
+    let choice = k.x8_use(GgmlType::Q4_1);
+    assert_eq!(choice.decode, t.decode.x8_wins());
+    assert_eq!(choice.prefill, t.prefill.x8_wins());
+    eprintln!("Q4_1 {rows}x{cols} on lavapipe: {t:?}");
     // Another device on the same adapter (a second model load) reuses the
     // timing of the same shape instead of measuring again.
     let (gpu2, k2) = open("measured again", &vulkan(None));
@@ -388,20 +448,27 @@ fn the_choice_is_measured_or_forced_per_type() {
         .choose_x8(&upload(&gpu2, GgmlType::Q4_1))
         .unwrap()
         .unwrap();
-    assert_eq!((again.f32_s, again.x8_s), (t.f32_s, t.x8_s));
-    assert_eq!(k2.uses_x8(GgmlType::Q4_1), t.x8_wins());
+    assert_eq!(
+        (again.decode.x8_s, again.prefill.x8_s),
+        (t.decode.x8_s, t.prefill.x8_s)
+    );
+    assert_eq!(k2.x8_use(GgmlType::Q4_1), choice);
     // Types without the 8-bit path are neither timed nor used with it.
-    let kq = upload(&gpu, GgmlType::Q6_K);
-    assert!(!has_x8(GgmlType::Q6_K));
-    assert!(k.choose_x8(&kq).unwrap().is_none());
-    assert!(!k.uses_x8(GgmlType::Q6_K));
+    let fq = upload(&gpu, GgmlType::F16);
+    assert!(!has_x8(GgmlType::F16));
+    assert!(k.choose_x8(&fq).unwrap().is_none());
+    assert_eq!(k.x8_use(GgmlType::F16), X8Use::default());
 
     // Forced: nothing is timed.
     for forced in [false, true] {
         let (gpu, k) = open("forced", &vulkan(Some(forced)));
         let m = upload(&gpu, GgmlType::Q8_0);
         assert!(k.choose_x8(&m).unwrap().is_none());
-        assert_eq!(k.uses_x8(GgmlType::Q8_0), forced);
-        assert!(!k.uses_x8(GgmlType::Q6_K));
+        let want = X8Use {
+            decode: forced,
+            prefill: forced,
+        };
+        assert_eq!(k.x8_use(GgmlType::Q8_0), want);
+        assert_eq!(k.x8_use(GgmlType::F16), X8Use::default());
     }
 }

@@ -20,7 +20,7 @@ pub use kernels::DispatchInfo;
 pub use kernels::rope_inv_freq;
 pub use kernels::{Kernels, MatIn, MatOut, Op, RopeKv};
 #[cfg(feature = "testing")]
-pub use kernels::{X8Timing, has_x8, x8_units};
+pub use kernels::{X8Times, X8Timing, X8Use, has_x8, x8_units};
 pub use kv_type::{KvType, UnknownKvType};
 pub use options::GpuOptions;
 #[cfg(feature = "testing")]
@@ -77,7 +77,7 @@ pub struct Gpu {
     /// What the KV caches hold (see [`GpuOptions::kv_f16`],
     /// [`GpuOptions::kv_q8`]).
     pub kv: KvType,
-    /// The 8-bit-activation decode mat-vec, forced on or off (see
+    /// Matmuls with 8-bit activations, forced on or off (see
     /// [`GpuTuning::int8_matvec`]); `None`: measured at model load.
     pub int8_matvec: Option<bool>,
     /// `TIMESTAMP_QUERY` is enabled (per-kernel profiles use it; they are
@@ -217,7 +217,7 @@ impl Gpu {
             thread_per_row,
             kv,
             // Not allowed and not forced: never (nothing is timed).
-            int8_matvec: tuning.int8_matvec.or((!opts.int8_decode).then_some(false)),
+            int8_matvec: tuning.int8_matvec.or((!opts.int8_matmul).then_some(false)),
             timestamps,
             errors,
             lost,

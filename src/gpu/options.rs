@@ -24,16 +24,17 @@ pub struct GpuOptions {
     /// a multiple of 32 (every Llama's is). See [`KvType::Q8_0`](super::KvType);
     /// the native CPU path has the same option (`CpuOptions::kv_q8`).
     pub kv_q8: bool,
-    /// Allow decode mat-vecs with 8-bit activations and packed integer dot
-    /// products (weights in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K), used for each
-    /// weight type where the model load measures them faster on this
+    /// Allow matmuls with 8-bit activations and packed integer dot
+    /// products (weights in Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K..Q6_K),
+    /// used for each weight type and shape (the one-token decode mat-vec,
+    /// the prefill tiles) where the model load measures them faster on this
     /// adapter. Their rounding moves SmolLM2 Q4_1's logits from the exact
-    /// f32 forward by up to 1.47 (mean over steps 0.62), less than the
-    /// native CPU path's 8-bit activations do (1.78, 0.79). Off by default
-    /// until measured on real GPUs, where they are meant to win: the only
-    /// adapter they have been timed on is lavapipe, where `Device::Auto`
-    /// takes the native CPU path.
-    pub int8_decode: bool,
+    /// f32 forward by up to 1.47 in decode (mean over steps 0.62), less than
+    /// the native CPU path's 8-bit activations do (1.78, 0.79). Off by
+    /// default until measured on real GPUs, where they are meant to win: the
+    /// only adapter they have been timed on is lavapipe, where
+    /// `Device::Auto` takes the native CPU path.
+    pub int8_matmul: bool,
     /// Knobs for tests and benchmarks.
     #[cfg(feature = "testing")]
     pub tuning: GpuTuning,
@@ -47,7 +48,7 @@ impl Default for GpuOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             kv_f16: None,
             kv_q8: false,
-            int8_decode: false,
+            int8_matmul: false,
             #[cfg(feature = "testing")]
             tuning: GpuTuning::default(),
         }
@@ -80,11 +81,11 @@ pub struct GpuTuning {
     /// CPU adapters such as lavapipe), `Some(false)` = a group of threads
     /// per row with coalesced loads (GPUs); `None` = by adapter type.
     pub thread_per_row: Option<bool>,
-    /// Decode mat-vecs with 8-bit activations and packed integer dot
-    /// products (for the weight types that have them): `Some(true)` =
+    /// Matmuls with 8-bit activations and packed integer dot products (for
+    /// the weight types that have them), decode and prefill: `Some(true)` =
     /// always, `Some(false)` = never (f32 activations); `None` = as
-    /// [`GpuOptions::int8_decode`] says (when allowed, whichever of the two
-    /// the model load measured faster on this adapter).
+    /// [`GpuOptions::int8_matmul`] says (when allowed, whichever of the two
+    /// the model load measured faster on this adapter, per shape).
     pub int8_matvec: Option<bool>,
 }
 

@@ -357,17 +357,19 @@ impl Model {
             });
         }
         let weights = weights?;
-        // The decode mat-vec with f32 or 8-bit activations: whichever is
-        // faster on this adapter, per weight type.
+        // Matmuls with f32 or 8-bit activations: whichever is faster on this
+        // adapter, per weight type and shape.
         for w in weights.largest_per_type() {
             if let Some(t) = kernels.choose_x8(w)? {
-                log::info!(
-                    "{} decode mat-vec: f32 activations {:.1} us, 8-bit {:.1} us: {}",
-                    t.ty,
-                    t.f32_s * 1e6,
-                    t.x8_s * 1e6,
-                    if t.x8_wins() { "8-bit" } else { "f32" }
-                );
+                for (shape, times) in [("decode", t.decode), ("prefill", t.prefill)] {
+                    log::info!(
+                        "{} {shape} matmul: f32 activations {:.1} us, 8-bit {:.1} us: {}",
+                        t.ty,
+                        times.f32_s * 1e6,
+                        times.x8_s * 1e6,
+                        if times.x8_wins() { "8-bit" } else { "f32" }
+                    );
+                }
             }
         }
         Ok(Model {

@@ -55,8 +55,8 @@ pub enum On {
 
 /// Load options forcing `path`, with the KV cache type asked for (`None` =
 /// the path's default). The GPU path computes in f32 here: these tests
-/// compare it with f32 references, so its decode mat-vec with 8-bit
-/// activations (chosen by timing by default) is off; tests/gpu_int8.rs and
+/// compare it with f32 references, so its matmuls with 8-bit activations
+/// (chosen by timing where allowed) are off; tests/gpu_int8.rs and
 /// tests/perplexity.rs test that one.
 #[allow(dead_code)]
 pub fn options_on(path: On, kv_f16: Option<bool>) -> rewind::LoadOptions {

@@ -14,7 +14,7 @@ mod pipeline;
 pub use elementwise::rope_inv_freq;
 pub use matmul::{MatIn, MatOut, RopeKv};
 #[cfg(feature = "testing")]
-pub use matmul::{X8Timing, has_x8, x8_units};
+pub use matmul::{X8Times, X8Timing, X8Use, has_x8, x8_units};
 #[cfg(feature = "testing")]
 pub use op::DispatchInfo;
 pub use op::Op;
@@ -32,9 +32,11 @@ pub struct Kernels {
     gpu: Arc<Gpu>,
     layouts: Mutex<HashMap<Vec<Access>, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>>,
     pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
-    /// Per weight type: the measured choice of the 8-bit-activation decode
-    /// mat-vec (see `matmul::choose`).
-    x8_choice: Mutex<HashMap<GgmlType, bool>>,
+    /// Per weight type: where the model load measured 8-bit activations
+    /// faster (see `matmul::choose`).
+    x8_choice: Mutex<HashMap<GgmlType, matmul::X8Use>>,
+    /// The quantized activations of the 8-bit matmuls (see `x8_buffer`).
+    x8_scratch: Mutex<Option<wgpu::Buffer>>,
 }
 
 fn invalid(msg: impl Into<String>) -> GpuError {
@@ -116,6 +118,7 @@ impl Kernels {
             layouts: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             x8_choice: Mutex::new(HashMap::new()),
+            x8_scratch: Mutex::new(None),
         })
     }
 

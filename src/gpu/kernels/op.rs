@@ -18,8 +18,8 @@ pub(super) enum Grid {
     PerToken { x: u32 },
     /// One workgroup.
     Single,
-    /// One workgroup for steps of at most `max_tokens` tokens, else none.
-    SingleUpTo { max_tokens: u32 },
+    /// (1, n) for steps of `min_tokens..=max_tokens` tokens, else none.
+    TokenRows { min_tokens: u32, max_tokens: u32 },
     /// Attention: (KV heads, tiles of the variant's `rows_per_group` query
     /// rows over `n * group`, key splits).
     Attn { kv_heads: u32, group: u32 },
@@ -166,11 +166,14 @@ impl Op {
                 #[cfg(feature = "testing")]
                 Grid::PerToken { x } => (x, n, 1),
                 Grid::Single => (1, 1, 1),
-                Grid::SingleUpTo { max_tokens } => {
-                    if n > max_tokens {
+                Grid::TokenRows {
+                    min_tokens,
+                    max_tokens,
+                } => {
+                    if n < min_tokens || n > max_tokens {
                         continue;
                     }
-                    (1, 1, 1)
+                    (1, n, 1)
                 }
                 Grid::Attn { kv_heads, group } => {
                     (kv_heads, (n * group).div_ceil(v.rows_per_group), splits)

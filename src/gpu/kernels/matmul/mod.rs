@@ -1,8 +1,8 @@
 //! Matrix multiplication against quantized weights, with a fused prologue
 //! (RMSNorm of x) and epilogue ([`MatOut`]: store, SwiGLU, RoPE + KV cache).
 //! `epilogue` binds the outputs, `shape` picks the kernel variants, `x8`
-//! has the decode mat-vec with 8-bit activations and `choose` times it
-//! against the f32 one.
+//! has the matmul with 8-bit activations and `choose` times it against the
+//! f32 one.
 
 mod choose;
 mod epilogue;
@@ -10,8 +10,9 @@ mod shape;
 mod x8;
 
 #[cfg(feature = "testing")]
-pub use choose::X8Timing;
+pub use choose::{X8Times, X8Timing};
 pub use epilogue::{MatOut, RopeKv};
+pub use x8::X8Use;
 #[cfg(feature = "testing")]
 pub use x8::{has_x8, x8_units};
 
@@ -76,7 +77,7 @@ impl Kernels {
     /// per part), reading `input` (optionally RMS-normalized on the fly) and
     /// handing the rows to the epilogue `out`. With `last_only`, only the
     /// last token's x row is used and the result goes to output row 0.
-    /// One-token steps use 8-bit activations where [`Kernels::uses_x8`]
+    /// 8-bit activations are used in the shapes where [`Kernels::x8_use`]
     /// says so for every weight type of `ws`.
     pub fn matmul_fused(
         &self,
@@ -86,12 +87,15 @@ impl Kernels {
         out: MatOut<'_>,
         last_only: bool,
     ) -> Result<Op, GpuError> {
-        let x8 = !ws.is_empty() && ws.iter().all(|w| self.uses_x8(w.ty));
+        let all = X8Use {
+            decode: true,
+            prefill: true,
+        };
+        let x8 = ws.iter().fold(all, |u, w| u.and(self.x8_use(w.ty)));
         self.matmul_path(step, ws, input, out, last_only, x8)
     }
 
-    /// [`Kernels::matmul_fused`], with 8-bit activations for one-token
-    /// steps (`x8`) or not.
+    /// [`Kernels::matmul_fused`], with 8-bit activations where `x8` says.
     fn matmul_path(
         &self,
         step: &Step,
@@ -99,10 +103,15 @@ impl Kernels {
         input: MatIn<'_>,
         out: MatOut<'_>,
         last_only: bool,
-        x8: bool,
+        x8: X8Use,
     ) -> Result<Op, GpuError> {
         let Some(first) = ws.first() else {
             return Err(invalid("matmul: no weights"));
+        };
+        // The last token's logits take the decode shape only.
+        let x8 = X8Use {
+            prefill: x8.prefill && !last_only,
+            ..x8
         };
         let cols = first.cols;
         let rows: usize = ws.iter().map(|w| w.rows).sum();
@@ -153,10 +162,11 @@ impl Kernels {
                 Some((nw, _)) => nw.buffer.clone(),
                 None => self.no_norm(b),
             };
-            let xq = if x8 {
-                let xq = self.x8_buffer(cols);
+            let xq = if x8.any() {
+                let rows = if x8.prefill && !last_only { cap } else { 1 };
+                let xq = self.x8_buffer(cols, rows);
                 b.keep(xq.clone());
-                self.quantize_x8_dispatch(b, input, &xq, cols, cap, last_only)?;
+                self.quantize_x8_dispatch(b, input, &xq, cols, cap, last_only, x8)?;
                 Some(xq)
             } else {
                 None

@@ -6,7 +6,7 @@ use super::super::pipeline::{Shader, Slot};
 use super::super::{Kernels, invalid};
 use super::MATMUL_SLOTS;
 use super::epilogue::Epilogue;
-use super::x8::{MATMUL_PARAMS, XQ_SLOT};
+use super::x8::{MATMUL_FINISH, MATMUL_PARAMS, X8Use, XQ_SLOT};
 use crate::gpu::{GpuError, QMatrix};
 
 const MATMUL: &str = include_str!("../../../../shaders/matmul.wgsl");
@@ -30,7 +30,7 @@ pub(super) struct MatShape {
     /// Rows per slot.
     pub rpt: u32,
     /// Tokens per invocation.
-    tt: u32,
+    pub tt: u32,
     /// Loop order: x chunks kept in registers across rows.
     x_stationary: bool,
 }
@@ -107,15 +107,15 @@ impl Kernels {
     }
 
     /// The variants (pipelines) of a matmul of `w` with an RMSNorm prologue
-    /// or not (`normed`) and `epilogue`; with `x8`, one-token steps use the
-    /// 8-bit-activation mat-vec (and every variant binds its x buffer).
+    /// or not (`normed`) and `epilogue`; the shapes `x8` names use 8-bit
+    /// activations (and then every variant binds their x buffer).
     pub(super) fn matmul_variants(
         &self,
         w: &QMatrix,
         normed: bool,
         epilogue: Epilogue,
         last_only: bool,
-        x8: bool,
+        x8: X8Use,
     ) -> Result<Vec<Variant>, GpuError> {
         let pair = epilogue.pairs();
         let name = format!(
@@ -123,7 +123,7 @@ impl Kernels {
             if normed { "norm" } else { "plain" },
             epilogue.name()
         );
-        let x8_slot: &[Slot] = if x8 { &[XQ_SLOT] } else { &[] };
+        let x8_slot: &[Slot] = if x8.any() { &[XQ_SLOT] } else { &[] };
         let slots: Vec<Slot> = MATMUL_SLOTS
             .iter()
             .chain(epilogue.slots())
@@ -132,10 +132,10 @@ impl Kernels {
             .collect();
         let mut variants = Vec::new();
         for (min_tokens, sh) in self.matmul_shapes(last_only, pair) {
-            if x8 && min_tokens == 1 {
+            if (min_tokens == 1 && x8.decode) || (min_tokens > 1 && x8.prefill) {
                 variants.push(Variant {
                     min_tokens,
-                    tokens_per_group: 1,
+                    tokens_per_group: sh.tt,
                     rows_per_group: sh.slots * sh.rpt,
                     pipeline: self.x8_pipeline(w.ty, sh, epilogue, &slots)?,
                 });
@@ -156,6 +156,7 @@ impl Kernels {
                 pieces: &[
                     MATMUL_PARAMS,
                     MATMUL,
+                    MATMUL_FINISH,
                     if sgred || xsg > 0 { SG_ON } else { SG_OFF },
                     if normed {
                         MATMUL_X_NORM
