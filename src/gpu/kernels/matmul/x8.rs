@@ -180,6 +180,7 @@ impl Kernels {
     /// where `x8` uses them; with `last_only`, the step's last token into
     /// row 0 (in steps of any length where `x8.decode`, the shape the
     /// logits use).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn quantize_x8_dispatch(
         &self,
         b: &mut OpBuilder<'_>,
