@@ -102,55 +102,106 @@ fn decode_perplexity(model: &Model, tokens: &[u32], n_ctx: usize, chunks: usize)
     (sum / count as f64).exp()
 }
 
+/// The negative log-likelihood of every token of `tokens` after the first
+/// in each chunk of `n_ctx` (each from an empty cache, BOS first when the
+/// model adds it), fed in one step per chunk. Every position is scored, not
+/// only the second half as in [`perplexity`]: this compares two paths on the
+/// same predictions, and more of them make the comparison tighter.
+fn chunk_nlls(model: &Model, tokens: &[u32], n_ctx: usize) -> Vec<f64> {
+    let opts = SessionOptions {
+        n_ctx,
+        n_batch: n_ctx,
+        all_logits: true,
+    };
+    let mut session = Session::new(model, &opts).unwrap();
+    let bos = model
+        .tokenizer()
+        .bos()
+        .filter(|_| model.tokenizer().add_bos());
+    let vocab = model.config().vocab_size;
+    let mut nlls = Vec::new();
+    for chunk in tokens.chunks_exact(n_ctx) {
+        let mut chunk = chunk.to_vec();
+        if let Some(b) = bos {
+            chunk[0] = b;
+        }
+        session.truncate(0);
+        let StepOutput::Logits(l) = session.feed(&chunk, Readback::AllLogits).unwrap() else {
+            panic!("asked for all logits");
+        };
+        for (row, &next) in l.chunks_exact(vocab).zip(&chunk[1..]) {
+            nlls.push(nll(row, next));
+        }
+    }
+    nlls
+}
+
+/// The paired change of perplexity from `base` to `other` (per-token NLLs
+/// of the same predictions), in percent, with its standard error.
+fn paired_change(base: &[f64], other: &[f64]) -> (f64, f64) {
+    assert_eq!(base.len(), other.len());
+    let n = base.len() as f64;
+    let d: Vec<f64> = other.iter().zip(base).map(|(o, b)| o - b).collect();
+    let mean = d.iter().sum::<f64>() / n;
+    let var = d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (100.0 * mean.exp_m1(), 100.0 * (var / n).sqrt())
+}
+
 /// The GPU matmuls with 8-bit activations (forced on) against the
-/// f32-activation ones (forced off): perplexity of SmolLM2 Q4_1 over 5
-/// chunks of 128, token by token (the decode mat-vec) and in prefill steps
-/// (the prefill tiles), within 1%. The f32 decode is checked against the
-/// batched evaluation first (the same computation in prefill steps).
-/// Measured: +0.58% for both (the two shapes compute the same sums); the
-/// decode-only 8-bit kernel this one replaced gave -0.28% on the same
-/// chunks, although both equal their definition (tests/gpu_int8.rs), so
-/// the bound is 1% until that shift is understood. Over fewer chunks the
-/// difference is noisier (the first 3 alone move by about 0.7%).
+/// f32-activation ones (forced off), on SmolLM2 Q4_1.
+///
+/// The bound, 0.5%, is checked on `long-text.txt` (about 18 KB of prose in
+/// several registers, written for this test), every position of its chunks
+/// of 128 scored: 3810 paired predictions. The 640 tokens of
+/// `perplexity-text.txt` (llama.cpp's comparison) are too few for it: 8-bit
+/// rounding flips with any change upstream, so each path's perplexity there
+/// carries a noise of its own, and the paired change has a standard error of
+/// 0.44% (measured: +0.58% for this kernel, -0.28% for the decode-only one
+/// it replaced, +0.14% for the native CPU path, which rounds the same way).
+/// On the long text: +0.06% +- 0.16%.
+///
+/// The decode shape (one-token steps, the mat-vec) and the prefill tiles
+/// compute the same sums: their perplexities on the short text agree within
+/// 0.2% (on lavapipe they are equal).
 #[test]
-fn int8_perplexity_is_within_one_percent_of_f32() {
-    let text = String::from_utf8(common::read_data("perplexity-text.txt")).expect("UTF-8 text");
-    let (n_ctx, chunks) = (128, 5);
+fn int8_perplexity_is_within_half_a_percent_of_f32() {
     let load = |int8| {
         let mut opts = common::options_on(On::Gpu, None);
         opts.gpu.tuning.int8_matvec = Some(int8);
         Model::load(common::smollm2_path(), &opts).unwrap()
     };
+    let short = String::from_utf8(common::read_data("perplexity-text.txt")).expect("UTF-8 text");
+    let long = String::from_utf8(common::read_data("long-text.txt")).expect("UTF-8 text");
+    let (n_ctx, chunks) = (128, 5);
+
     let f32_model = load(false);
-    let tokens = tokenize(&f32_model, &text).unwrap();
-    let batched = perplexity(&f32_model, &tokens, n_ctx, Some(chunks), |_, _| {}).unwrap();
-    let f32_ppl = decode_perplexity(&f32_model, &tokens, n_ctx, chunks);
+    let short = tokenize(&f32_model, &short).unwrap();
+    let long = tokenize(&f32_model, &long).unwrap();
+    let f32_long = chunk_nlls(&f32_model, &long, n_ctx);
     drop(f32_model);
+
     let int8_model = load(true);
-    let int8_ppl = decode_perplexity(&int8_model, &tokens, n_ctx, chunks);
-    let int8_batched = perplexity(&int8_model, &tokens, n_ctx, Some(chunks), |_, _| {}).unwrap();
-    let change = |a: f64, b: f64| 100.0 * (a - b) / b;
+    let int8_long = chunk_nlls(&int8_model, &long, n_ctx);
+    let decode = decode_perplexity(&int8_model, &short, n_ctx, chunks);
+    let batched = perplexity(&int8_model, &short, n_ctx, Some(chunks), |_, _| {}).unwrap();
+
+    let (change, se) = paired_change(&f32_long, &int8_long);
     eprintln!(
-        "perplexity over {chunks} chunks of {n_ctx}: f32 activations: batched {:.4}, decode \
-         {f32_ppl:.4}; 8-bit: decode {int8_ppl:.4} ({:+.3}%), batched {:.4} ({:+.3}%)",
-        batched.ppl,
-        change(int8_ppl, f32_ppl),
-        int8_batched.ppl,
-        change(int8_batched.ppl, batched.ppl)
-    );
-    assert!(
-        (f32_ppl - batched.ppl).abs() / batched.ppl < 0.002,
-        "decode {f32_ppl} vs batched {}",
+        "8-bit activations: perplexity {change:+.3}% +- {se:.3}% over {} predictions; short \
+         text: decode {decode:.4}, batched {:.4}",
+        f32_long.len(),
         batched.ppl
     );
     assert!(
-        (int8_ppl - f32_ppl).abs() / f32_ppl < 0.01,
-        "int8 decode {int8_ppl} vs f32 {f32_ppl}"
+        f32_long.len() > 3000,
+        "long-text.txt: {} predictions",
+        f32_long.len()
     );
+    assert!(se < 0.25, "standard error {se}% leaves the bound unread");
+    assert!(change.abs() < 0.5, "8-bit activations: {change:+}%");
     assert!(
-        (int8_batched.ppl - batched.ppl).abs() / batched.ppl < 0.01,
-        "int8 batched {} vs f32 {}",
-        int8_batched.ppl,
+        (decode - batched.ppl).abs() / batched.ppl < 0.002,
+        "8-bit decode {decode} vs batched {}",
         batched.ppl
     );
 }
