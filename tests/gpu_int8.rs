@@ -11,8 +11,8 @@
 //! within f32 rounding.
 
 use rewind::gpu::{
-    Gpu, GpuOptions, GpuTuning, Kernels, MatIn, MatOut, QMatrix, Step, StepParams, Tensor, X8Use,
-    has_x8, x8_units,
+    Gpu, GpuOptions, GpuTuning, Kernels, KvType, MatIn, MatOut, QMatrix, RopeKv, Step, StepParams,
+    Tensor, X8Use, has_x8, rope_inv_freq, x8_units,
 };
 use rewind::quant::{GgmlType, dequantize_to_vec, quantize};
 use std::sync::Arc;
@@ -403,6 +403,116 @@ fn normed_swiglu_matvec_uses_the_quantized_normed_activations() {
                     (h as f64 - want).abs() <= tol,
                     "{name} {ty}: h[{i}] = {h}, want {want} (tolerance {tol})"
                 );
+            }
+        }
+    }
+}
+
+/// The fused Q/K/V projection with its RoPE + KV-cache epilogue (rows in
+/// pairs) on 8-bit normed activations, in the decode shape and in prefill
+/// tiles at a later position: q, and the cache rows of k and v, against the
+/// f64 dot with each token's quantized row, then RoPE (ggml's normal mode,
+/// a partial rotation) at that token's position.
+#[test]
+fn qkv_rope_kv_epilogue_uses_each_tokens_quantized_activations() {
+    for (name, opts) in configs() {
+        let (gpu, k) = open(&name, &opts);
+        let step = Step::new(&gpu);
+        let mut rng = Rng::new(13);
+        let (cols, eps) = (256, 1e-5f32);
+        let (n_heads, n_kv, hd) = (4, 2, 16);
+        let (q_dim, kv_dim) = (n_heads * hd, n_kv * hd);
+        let inv_freq = rope_inv_freq(12, 10_000.0);
+        let max_ctx = 24;
+        for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q6_K] {
+            let rows = q_dim + 2 * kv_dim;
+            let bytes = quantize(ty, &rng.vec(rows * cols, 1.0)).unwrap();
+            let w = dequantize_to_vec(ty, &bytes, rows * cols).unwrap();
+            let m = QMatrix::upload(&gpu, ty, rows, cols, &bytes, "qkv").unwrap();
+            let nwv: Vec<f32> = rng.vec(cols, 0.5).iter().map(|v| 1.0 + v).collect();
+            let nw = Tensor::from_slice(&gpu, &nwv, "nw").unwrap();
+            for (n, pos0) in [(1usize, 5usize), (11, 7)] {
+                let xv = rng.vec(n * cols, 2.0);
+                let x = Tensor::from_slice(&gpu, &xv, "x").unwrap();
+                let input = MatIn {
+                    x: &x,
+                    norm: Some((&nw, eps)),
+                };
+                let xq = quantized(&gpu, &k, &step, input, cols, n as u32, false);
+                let q = Tensor::new(&gpu, n * q_dim, "q").unwrap();
+                let bytes = (max_ctx * kv_dim * 4) as u64;
+                let kc = gpu.storage_buffer(bytes, "kc").unwrap();
+                let vc = gpu.storage_buffer(bytes, "vc").unwrap();
+                let out = MatOut::RopeKv(RopeKv {
+                    q: &q,
+                    k_cache: &kc,
+                    v_cache: &vc,
+                    kv: KvType::F32,
+                    at_token: false,
+                    n_heads,
+                    n_kv_heads: n_kv,
+                    head_dim: hd,
+                    inv_freq: &inv_freq,
+                });
+                let op = k.matmul_fused(&step, &[&m], input, out, false).unwrap();
+                step.write(&gpu, StepParams::new(n as u32, pos0 as u32));
+                gpu.run(&[&op], n as u32, (pos0 + n) as u32);
+                gpu.wait().unwrap();
+                let qg = q.read(&gpu).unwrap();
+                let cache = |b: &wgpu::Buffer| -> Vec<f32> {
+                    let words = gpu.read::<u32>(b, 0, (bytes / 4) as usize).unwrap();
+                    words.into_iter().map(f32::from_bits).collect()
+                };
+                let (kg, vg) = (cache(&kc), cache(&vc));
+                for (t, xq) in xq.iter().enumerate() {
+                    let xd = xq.values();
+                    let pos = pos0 + t;
+                    // Row r of the projection: (sum, sum of |terms|).
+                    let dot = |r: usize| {
+                        (0..cols).fold((0.0f64, 0.0f64), |(s, mag), c| {
+                            let p = w[r * cols + c] as f64 * xd[c];
+                            (s + p, mag + p.abs())
+                        })
+                    };
+                    let ctx = format!("{name} {ty} n={n} token {t}");
+                    let heads = [
+                        (n_heads, 0, &qg[t * q_dim..][..q_dim], true),
+                        (n_kv, q_dim, &kg[pos * kv_dim..][..kv_dim], true),
+                        (n_kv, q_dim + kv_dim, &vg[pos * kv_dim..][..kv_dim], false),
+                    ];
+                    for (count, row0, got, rotate) in heads {
+                        for h in 0..count {
+                            let sums: Vec<(f64, f64)> =
+                                (0..hd).map(|d| dot(row0 + h * hd + d)).collect();
+                            let mut want: Vec<f64> = sums.iter().map(|s| s.0).collect();
+                            if rotate {
+                                for (i, &f) in inv_freq.iter().enumerate() {
+                                    let a = pos as f64 * f as f64;
+                                    let (x0, x1) = (want[2 * i], want[2 * i + 1]);
+                                    want[2 * i] = x0 * a.cos() - x1 * a.sin();
+                                    want[2 * i + 1] = x0 * a.sin() + x1 * a.cos();
+                                }
+                            }
+                            for d in 0..hd {
+                                let g = got[h * hd + d] as f64;
+                                let tol = 2e-5 * (sums[d].1 + sums[d ^ 1].1) + 1e-6;
+                                assert!(
+                                    (g - want[d]).abs() <= tol,
+                                    "{ctx} rows {row0}+ head {h} dim {d}: got {g}, want {}",
+                                    want[d]
+                                );
+                            }
+                        }
+                    }
+                }
+                // Cache rows outside the step are untouched (zero).
+                for p in (0..max_ctx).filter(|&p| p < pos0 || p >= pos0 + n) {
+                    let (kr, vr) = (&kg[p * kv_dim..][..kv_dim], &vg[p * kv_dim..][..kv_dim]);
+                    assert!(
+                        kr.iter().chain(vr).all(|&v| v == 0.0),
+                        "{name} {ty} n={n}: cache row {p} written"
+                    );
+                }
             }
         }
     }
