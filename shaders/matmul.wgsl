@@ -6,7 +6,8 @@
 // The Rust side concatenates: generated constants, common.wgsl, the weight
 // type's snippet (CH, CV, load_chunk() over `qs`/`sc`), matmul_params.wgsl
 // (MatParams `p`, the `qs` and `sc` bindings), this file,
-// matmul_finish.wgsl (the lanes' reduction, mm_finish()), one x prologue
+// matmul_parts.wgsl (the tokens, mm_tokens(), and the lanes' reduction,
+// mm_finish()), one x prologue
 // (matmul_x_*.wgsl: mm_prologue(), mm_nw(), mm_inv()) and one epilogue
 // (matmul_out_*.wgsl: mm_out1(), mm_out2()).
 //
@@ -42,20 +43,10 @@ fn main(
 ) {
     let lane = li % LANES;
     let rl = li / LANES;
-    let n = min(step.n_tokens, p.cap);
-
-    var xt0 = wid.y * TT;
-    var yt0 = xt0;
-    var count = 0u;
-    if (p.last_only != 0u) {
-        if (n > 0u && wid.y == 0u) {
-            xt0 = n - 1u;
-            yt0 = 0u;
-            count = 1u;
-        }
-    } else if (xt0 < n) {
-        count = min(TT, n - xt0);
-    }
+    let tokens = mm_tokens(wid.y);
+    let xt0 = tokens.x0;
+    let yt0 = tokens.y0;
+    let count = tokens.count;
 
     // Per-token input scale (1, or the inverse RMS of the x row).
     mm_prologue(li, xt0, count);

@@ -4,11 +4,12 @@
 // x8_block() multiplies it with an 8-bit x block) against the x blocks of
 // quantize_x8.wgsl (`xq`: one quantized row per token, x8_units() 16-byte
 // units each; with last_only the step's last token is row 0). The result goes
-// to an epilogue (matmul_out_*.wgsl) through mm_finish().
+// to an epilogue (matmul_out_*.wgsl) through mm_finish(), for the tokens
+// of mm_tokens().
 //
 // The Rust side concatenates: generated constants, common.wgsl,
 // x8_parts.wgsl and the type's snippet, matmul_params.wgsl, this file,
-// matmul_finish.wgsl, the subgroup helpers, the epilogue. Constants and the
+// matmul_parts.wgsl, the subgroup helpers, the epilogue. Constants and the
 // thread layout are those of matmul.wgsl (WG, ROWS, LANES, RPT, TT, ACC, RED,
 // SGRED, PAIR): each invocation keeps an RPT x TT tile of sums, unpacks a
 // weight block once for TT tokens and loads the TT tokens' x blocks once for
@@ -26,19 +27,11 @@ fn main(
 ) {
     let lane = li % LANES;
     let rl = li / LANES;
-    let n = min(step.n_tokens, p.cap);
-
-    // Token rows of xq and of y.
-    var t0 = wid.y * TT;
-    var count = 0u;
-    if (p.last_only != 0u) {
-        if (n > 0u && wid.y == 0u) {
-            t0 = 0u;
-            count = 1u;
-        }
-    } else if (t0 < n) {
-        count = min(TT, n - t0);
-    }
+    // Token rows of xq and of y (with last_only, quantize_x8 put the last
+    // token in xq row 0).
+    let tokens = mm_tokens(wid.y);
+    let t0 = tokens.y0;
+    let count = tokens.count;
 
     let nb = p.x_stride / 8u;
     let xrow = 2u * nb + (nb + 1u) / 2u;

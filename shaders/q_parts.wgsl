@@ -35,3 +35,54 @@ fn qk_scale_min(o: u32, j: u32) -> vec2<f32> {
     let cc = (sc[o + 2u] >> (8u * jj)) & 0xffu;
     return vec2<f32>(f32((cc & 15u) | ((a >> 6u) << 4u)), f32((cc >> 4u) | ((b >> 6u) << 4u)));
 }
+
+// Q3_K (layout: q_q3_k.wgsl): where 64-element chunk c's header lies, with
+// the two words of its sub-block scales' bits (`lw` the low nibbles, `hw`
+// the top bits), read once per chunk.
+struct Q3kHead {
+    d: f32,  // the super-block's scale
+    o: u32,  // word of its 11 in `sc`
+    s: u32,  // chunk of the super-block, 0..4
+    lw: u32,
+    hw: u32,
+}
+
+fn q3k_head(c: u32) -> Q3kHead {
+    let sb = c >> 2u;
+    let s = c & 3u;
+    let base = (sb >> 1u) * 23u;
+    let dd = unpack2x16float(sc[base]);
+    let o = base + 1u + (sb & 1u) * 11u;
+    return Q3kHead(select(dd.x, dd.y, (sb & 1u) == 1u), o, s, sc[o + 8u + (s & 1u)], sc[o + 10u]);
+}
+
+// d times the signed 6-bit scale of word g of the chunk's unit (elements
+// 16g..16g+16): low nibble s >> 1 of byte g of `lw`, top bits 2s of byte g
+// of `hw`.
+fn q3k_scale(h: Q3kHead, g: u32) -> f32 {
+    let lo = (h.lw >> (8u * g + 4u * (h.s >> 1u))) & 15u;
+    let hi = (h.hw >> (8u * g + 2u * h.s)) & 3u;
+    return h.d * f32(i32(lo | (hi << 4u)) - 32);
+}
+
+// Q6_K (layout: q_q6_k.wgsl): chunk c's header: d times the two signed
+// sub-block scales (elements 0..16, 16..32), and its two words of high bit
+// pairs.
+struct Q6kHead {
+    d: vec2<f32>,
+    h0: u32,
+    h1: u32,
+}
+
+fn q6k_head(c: u32) -> Q6kHead {
+    let sb = c >> 3u;
+    let s = c & 7u;
+    let base = (sb >> 1u) * 41u;
+    let dd = unpack2x16float(sc[base]);
+    let d = select(dd.x, dd.y, (sb & 1u) == 1u);
+    let o = base + 1u + (sb & 1u) * 20u;
+    let sw = sc[o + 16u + (s >> 1u)] >> (16u * (s & 1u));
+    // The two scale bytes, sign-extended.
+    let s2 = vec2<f32>(f32(bitcast<i32>(sw << 24u) >> 24u), f32(bitcast<i32>(sw << 16u) >> 24u));
+    return Q6kHead(d * s2, sc[o + 2u * s], sc[o + 2u * s + 1u]);
+}

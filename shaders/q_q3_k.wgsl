@@ -10,26 +10,15 @@ const CH: u32 = 64u;
 const CV: u32 = 16u;
 
 fn load_chunk(c: u32) -> array<vec4<f32>, CV> {
-    let sb = c >> 2u;
-    let s = c & 3u;
-    let base = (sb >> 1u) * 23u;
-    let dd = unpack2x16float(sc[base]);
-    let d = select(dd.x, dd.y, (sb & 1u) == 1u);
-    let o = base + 1u + (sb & 1u) * 11u;
-    let h0 = sc[o + 2u * s];
-    let h1 = sc[o + 2u * s + 1u];
-    // Scales 4s + g, g = 0..4: low nibbles from word s & 1 (bytes 4(s & 1) + g),
-    // nibble s >> 1; top bits from word 2 (byte g), bits 2s.
-    let lw = sc[o + 8u + (s & 1u)];
-    let hw = sc[o + 10u];
+    let hd = q3k_head(c);
+    let h0 = sc[hd.o + 2u * hd.s];
+    let h1 = sc[hd.o + 2u * hd.s + 1u];
     let v = qs[c];
     let sh = vec4<u32>(0u, 2u, 4u, 6u);
     let hb = vec4<u32>(0u, 1u, 2u, 3u);
     var w: array<vec4<f32>, CV>;
     for (var g = 0u; g < 4u; g++) {
-        let lo = (lw >> (8u * g + 4u * (s >> 1u))) & 15u;
-        let hi = (hw >> (8u * g + 2u * s)) & 3u;
-        let dl = d * f32(i32(lo | (hi << 4u)) - 32);
+        let dl = q3k_scale(hd, g);
         let hm = select(h0, h1, g >= 2u);
         for (var k = 0u; k < 4u; k++) {
             let q = (vec4<u32>(v[g]) >> (sh + vec4<u32>(8u * k))) & vec4<u32>(3u);

@@ -9,18 +9,9 @@ const CH: u32 = 32u;
 const CV: u32 = 8u;
 
 fn load_chunk(c: u32) -> array<vec4<f32>, CV> {
-    let sb = c >> 3u;
-    let s = c & 7u;
-    let base = (sb >> 1u) * 41u;
-    let dd = unpack2x16float(sc[base]);
-    let d = select(dd.x, dd.y, (sb & 1u) == 1u);
-    let o = base + 1u + (sb & 1u) * 20u;
-    let h0 = vec4<u32>(sc[o + 2u * s]);
-    let h1 = vec4<u32>(sc[o + 2u * s + 1u]);
-    let sw = sc[o + 16u + (s >> 1u)] >> (16u * (s & 1u));
-    // Sign-extend the two scale bytes.
-    let d0 = d * f32(bitcast<i32>(sw << 24u) >> 24u);
-    let d1 = d * f32(bitcast<i32>(sw << 16u) >> 24u);
+    let hd = q6k_head(c);
+    let h0 = vec4<u32>(hd.h0);
+    let h1 = vec4<u32>(hd.h1);
     let v = qs[c];
     let sh = vec4<u32>(0u, 8u, 16u, 24u);
     let hb = vec4<u32>(0u, 2u, 4u, 6u);
@@ -32,8 +23,8 @@ fn load_chunk(c: u32) -> array<vec4<f32>, CV> {
         let hs = hb + vec4<u32>(8u * k);
         let lo = (b & m) | (((h0 >> hs) & three) << vec4<u32>(4u));
         let hi = ((b >> vec4<u32>(4u)) & m) | (((h1 >> hs) & three) << vec4<u32>(4u));
-        w[k] = d0 * (vec4<f32>(lo) - 32.0);
-        w[k + 4u] = d1 * (vec4<f32>(hi) - 32.0);
+        w[k] = hd.d.x * (vec4<f32>(lo) - 32.0);
+        w[k + 4u] = hd.d.y * (vec4<f32>(hi) - 32.0);
     }
     return w;
 }

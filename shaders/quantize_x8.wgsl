@@ -13,7 +13,11 @@
 //
 // One workgroup of WG threads per token row: workgroup y quantizes token y
 // into row y, or with last_only the one workgroup takes the step's last
-// token into row 0 (the row the logits use).
+// token into row 0 (the row the logits use). A decode step is then one
+// workgroup, and that is enough: with the 256 threads of a GPU, a row of up
+// to 16384 values is one pair of blocks per thread (more workgroups could
+// not make a thread's work shorter, and each would redo the row's sum of
+// squares for the norm), so the pass costs one short dispatch.
 
 struct QxParams {
     x_stride: u32,   // vec4s per x row (= cols / 4)

@@ -7,25 +7,16 @@ const X8_HALF_M: bool = false;
 fn x8_weights(c: u32) -> X8W {
     let ch = c >> 1u;
     let h = c & 1u;
-    let sb = ch >> 2u;
-    let s = ch & 3u;
-    let base = (sb >> 1u) * 23u;
-    let dd = unpack2x16float(sc[base]);
-    let d = select(dd.x, dd.y, (sb & 1u) == 1u);
-    let o = base + 1u + (sb & 1u) * 11u;
+    let hd = q3k_head(ch);
     // Bit l: element l of this block.
-    let hm = sc[o + 2u * s + h];
-    let lw = sc[o + 8u + (s & 1u)];
-    let hw = sc[o + 10u];
+    let hm = sc[hd.o + 2u * hd.s + h];
     let v = qs[ch];
     var q: array<u32, 8>;
     var dh: array<f32, 2>;
     for (var e = 0u; e < 2u; e++) {
         // Word g of the unit: elements 16e..16e+16 of this block.
         let g = 2u * h + e;
-        let lo = (lw >> (8u * g + 4u * (s >> 1u))) & 15u;
-        let hi = (hw >> (8u * g + 2u * s)) & 3u;
-        dh[e] = d * f32(i32(lo | (hi << 4u)) - 32);
+        dh[e] = q3k_scale(hd, g);
         for (var k = 0u; k < 4u; k++) {
             let b = x8_crumbs(v[g] >> (8u * k)) | (x8_bits(hm >> (16u * e + 4u * k)) << 2u);
             q[4u * e + k] = x8_minus(b, 0x04040404u);

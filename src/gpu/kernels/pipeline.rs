@@ -98,7 +98,10 @@ fn type_snippet(ty: GgmlType) -> Option<&'static str> {
             include_str!("../../../shaders/q_q5_1.wgsl")
         ),
         GgmlType::Q2_K => include_str!("../../../shaders/q_q2_k.wgsl"),
-        GgmlType::Q3_K => include_str!("../../../shaders/q_q3_k.wgsl"),
+        GgmlType::Q3_K => concat!(
+            include_str!("../../../shaders/q_parts.wgsl"),
+            include_str!("../../../shaders/q_q3_k.wgsl")
+        ),
         GgmlType::Q4_K => concat!(
             include_str!("../../../shaders/q_parts.wgsl"),
             include_str!("../../../shaders/q_q4_k.wgsl")
@@ -107,7 +110,10 @@ fn type_snippet(ty: GgmlType) -> Option<&'static str> {
             include_str!("../../../shaders/q_parts.wgsl"),
             include_str!("../../../shaders/q_q5_k.wgsl")
         ),
-        GgmlType::Q6_K => include_str!("../../../shaders/q_q6_k.wgsl"),
+        GgmlType::Q6_K => concat!(
+            include_str!("../../../shaders/q_parts.wgsl"),
+            include_str!("../../../shaders/q_q6_k.wgsl")
+        ),
         _ => return None,
     })
 }

@@ -17,7 +17,7 @@ use crate::quant::GgmlType;
 
 const QUANTIZE: &str = include_str!("../../../../shaders/quantize_x8.wgsl");
 const MATMUL_X8: &str = include_str!("../../../../shaders/matmul_x8.wgsl");
-pub(super) const MATMUL_FINISH: &str = include_str!("../../../../shaders/matmul_finish.wgsl");
+pub(super) const MATMUL_PARTS: &str = include_str!("../../../../shaders/matmul_parts.wgsl");
 pub(super) const MATMUL_PARAMS: &str = include_str!("../../../../shaders/matmul_params.wgsl");
 
 /// The quantized x buffer of the 8-bit matmul (after the matmul's and the
@@ -45,10 +45,10 @@ fn dot_snippet(ty: GgmlType) -> Option<&'static str> {
         GgmlType::Q5_0 => shader!("x8_q5_parts.wgsl", "x8_q5_0.wgsl"),
         GgmlType::Q5_1 => shader!("x8_q5_parts.wgsl", "x8_q5_1.wgsl"),
         GgmlType::Q2_K => shader!("x8_q2_k.wgsl"),
-        GgmlType::Q3_K => shader!("x8_q3_k.wgsl"),
+        GgmlType::Q3_K => shader!("q_parts.wgsl", "x8_q3_k.wgsl"),
         GgmlType::Q4_K => shader!("q_parts.wgsl", "x8_q4_k.wgsl"),
         GgmlType::Q5_K => shader!("q_parts.wgsl", "x8_q5_parts.wgsl", "x8_q5_k.wgsl"),
-        GgmlType::Q6_K => shader!("x8_q6_k.wgsl"),
+        GgmlType::Q6_K => shader!("q_parts.wgsl", "x8_q6_k.wgsl"),
         _ => return None,
     })
 }
@@ -131,7 +131,7 @@ impl Kernels {
                 dot,
                 MATMUL_PARAMS,
                 MATMUL_X8,
-                MATMUL_FINISH,
+                MATMUL_PARTS,
                 if sgred { SG_ON } else { SG_OFF },
                 epilogue.source(),
             ],

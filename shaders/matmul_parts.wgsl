@@ -1,8 +1,34 @@
-// The end of the matmul kernels (matmul.wgsl, matmul_x8.wgsl): sums the
-// LANES partial tiles of each row slot (subgroupAdd, or transposed through
-// workgroup memory: lane l sums accumulators l, l + LANES, ..., short loops
-// and two barriers) and hands the RPT x TT tile to the epilogue, tokens
-// yt0..yt0 + count. Called by every invocation (it has barriers).
+// What the two matmul kernels (matmul.wgsl, matmul_x8.wgsl) share: which
+// tokens a workgroup takes (mm_tokens()), and the end (mm_finish()), which
+// sums the LANES partial tiles of each row slot (subgroupAdd, or transposed
+// through workgroup memory: lane l sums accumulators l, l + LANES, ..., short
+// loops and two barriers) and hands the RPT x TT tile to the epilogue,
+// tokens yt0..yt0 + count. mm_finish() is called by every invocation (it has
+// barriers).
+
+// The tokens of workgroup row `wy`: x rows x0.., y rows y0.., count of them
+// (0 past the step). With last_only, workgroup row 0 takes the step's last
+// token (x row n - 1) into y row 0, and the other rows none.
+struct MmTokens {
+    x0: u32,
+    y0: u32,
+    count: u32,
+}
+
+fn mm_tokens(wy: u32) -> MmTokens {
+    let n = min(step.n_tokens, p.cap);
+    if (p.last_only != 0u) {
+        if (n > 0u && wy == 0u) {
+            return MmTokens(n - 1u, 0u, 1u);
+        }
+        return MmTokens(0u, 0u, 0u);
+    }
+    let t0 = wy * TT;
+    if (t0 >= n) {
+        return MmTokens(t0, t0, 0u);
+    }
+    return MmTokens(t0, t0, min(TT, n - t0));
+}
 
 var<workgroup> red: array<f32, RED>;
 
