@@ -35,11 +35,16 @@ impl KvView<'_> {
     unsafe fn row<S: Simd>(&self, at: usize, out: &mut [f32]) {
         if self.ty == KvType::Q8_0 {
             debug_assert!(at.is_multiple_of(32) && out.len().is_multiple_of(32));
+            const { assert!(32 % S::L == 0) };
             let blocks = &self.bytes[at / 32 * 36..][..out.len() / 32 * 36];
             for (b, ob) in blocks.chunks_exact(36).zip(out.chunks_exact_mut(32)) {
-                let d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                for (o, &q) in ob.iter_mut().zip(&b[4..]) {
-                    *o = q as i8 as f32 * d;
+                // SAFETY: the caller runs this inside a function compiled
+                // for `S`; each load reads L of the block's 32 bytes.
+                unsafe {
+                    let d = S::splat_f(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                    for c in (0..32).step_by(S::L) {
+                        S::store(S::mul(S::load_i8f(&b[4 + c..]), d), &mut ob[c..]);
+                    }
                 }
             }
             return;

@@ -6,7 +6,7 @@ use super::super::pipeline::{Shader, Slot};
 use super::super::{Kernels, invalid};
 use super::MATMUL_SLOTS;
 use super::epilogue::Epilogue;
-use super::x8::{MATMUL_PARTS, MATMUL_PARAMS, X8Use, XQ_SLOT};
+use super::x8::{MATMUL_PARAMS, MATMUL_PARTS, X8Use, XQ_SLOT};
 use crate::gpu::{GpuError, QMatrix};
 
 const MATMUL: &str = include_str!("../../../../shaders/matmul.wgsl");
