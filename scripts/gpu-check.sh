@@ -5,7 +5,8 @@
 #
 # 1. Runs the kernel and forward tests on the best wgpu adapter (the tests'
 #    default adapter): every kernel against the CPU reference, the 8-bit
-#    decode path, the whole forward on tiny models of every type.
+#    matmuls (decode and prefill), the whole forward on tiny models of every
+#    type.
 # 2. Runs the bench on the GPU path (`--device gpu`) on SmolLM2-135M Q4_1
 #    (pp512, tg128) and on a random Llama-3.2-1B-shaped Q4_0 model (pp512,
 #    tg64), each with the 8-bit-activation matmuls forced off, forced on, and
