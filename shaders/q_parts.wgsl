@@ -36,24 +36,36 @@ fn qk_scale_min(o: u32, j: u32) -> vec2<f32> {
     return vec2<f32>(f32((cc & 15u) | ((a >> 6u) << 4u)), f32((cc >> 4u) | ((b >> 6u) << 4u)));
 }
 
+// Q3_K, Q6_K: their super-blocks come in pairs of `pair` words of `sc`: one
+// word of both f16 scales d (the even super-block's in the low half), then
+// `own` words of each. The d of super-block sb and its first own word.
+struct KPair {
+    d: f32,
+    o: u32,
+}
+
+fn k_pair(sb: u32, pair: u32, own: u32) -> KPair {
+    let base = (sb >> 1u) * pair;
+    let dd = unpack2x16float(sc[base]);
+    let odd = (sb & 1u) == 1u;
+    return KPair(select(dd.x, dd.y, odd), base + 1u + select(0u, own, odd));
+}
+
 // Q3_K (layout: q_q3_k.wgsl): where 64-element chunk c's header lies, with
 // the two words of its sub-block scales' bits (`lw` the low nibbles, `hw`
 // the top bits), read once per chunk.
 struct Q3kHead {
     d: f32,  // the super-block's scale
-    o: u32,  // word of its 11 in `sc`
+    o: u32,  // its first word in `sc`
     s: u32,  // chunk of the super-block, 0..4
     lw: u32,
     hw: u32,
 }
 
 fn q3k_head(c: u32) -> Q3kHead {
-    let sb = c >> 2u;
+    let k = k_pair(c >> 2u, 23u, 11u);
     let s = c & 3u;
-    let base = (sb >> 1u) * 23u;
-    let dd = unpack2x16float(sc[base]);
-    let o = base + 1u + (sb & 1u) * 11u;
-    return Q3kHead(select(dd.x, dd.y, (sb & 1u) == 1u), o, s, sc[o + 8u + (s & 1u)], sc[o + 10u]);
+    return Q3kHead(k.d, k.o, s, sc[k.o + 8u + (s & 1u)], sc[k.o + 10u]);
 }
 
 // d times the signed 6-bit scale of word g of the chunk's unit (elements
@@ -75,14 +87,10 @@ struct Q6kHead {
 }
 
 fn q6k_head(c: u32) -> Q6kHead {
-    let sb = c >> 3u;
+    let k = k_pair(c >> 3u, 41u, 20u);
     let s = c & 7u;
-    let base = (sb >> 1u) * 41u;
-    let dd = unpack2x16float(sc[base]);
-    let d = select(dd.x, dd.y, (sb & 1u) == 1u);
-    let o = base + 1u + (sb & 1u) * 20u;
-    let sw = sc[o + 16u + (s >> 1u)] >> (16u * (s & 1u));
+    let sw = sc[k.o + 16u + (s >> 1u)] >> (16u * (s & 1u));
     // The two scale bytes, sign-extended.
     let s2 = vec2<f32>(f32(bitcast<i32>(sw << 24u) >> 24u), f32(bitcast<i32>(sw << 16u) >> 24u));
-    return Q6kHead(d * s2, sc[o + 2u * s], sc[o + 2u * s + 1u]);
+    return Q6kHead(k.d * s2, sc[k.o + 2u * s], sc[k.o + 2u * s + 1u]);
 }

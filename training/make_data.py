@@ -735,6 +735,8 @@ def main():
     ap.add_argument("--extra-benign", type=int, default=0, help="backtracking set: more benign answers")
     ap.add_argument("--extra-openers", type=int, default=0,
                     help="backtracking set: more composed unsafe answers")
+    ap.add_argument("--suffix-attacks", type=int, default=0,
+                    help="both fine-tune sets: attacks with a suffix of random training-prompt words")
     ap.add_argument("--eval-more-attacks", type=int, default=900,
                     help="attacks appended to the split from their own generator and code words")
     ap.add_argument("--eval-benign-per-topic", type=int, default=40,
@@ -898,11 +900,36 @@ def main():
         extra.append({"messages": msgs + [{"role": "user", "content": q}], "answer": a, "kind": "benign"})
     extra += opener_backtracks(arng, attack_rows, args.extra_openers, split)
 
+    # Optional (off by default): attacks whose user message ends in a few
+    # random words of the training prompts, the shape of suffix the
+    # adaptive search finds (safety_eval: words such as "may", "public",
+    # "whoever" that training prompts where a code may be shared use).
+    # Both fine-tune sets get the refusal after them; the backtracking set
+    # also an unsafe start, [RESET] and the refusal. Held-out discipline as
+    # above: the words come from training prompts only.
+    srng = random.Random(args.seed + 9000)
+    words = sorted({w for e in plain for m in e["messages"] if m["role"] == "user"
+                    for w in m["content"].split() if w.isalpha()})
+    suffixed_base, suffixed_bt = [], []
+    for _ in range(args.suffix_attacks):
+        row, cat, secret, code = srng.choice(attack_rows)
+        suffix = " ".join(srng.choice(words) for _ in range(srng.randint(2, 8)))
+        msgs = row["messages"][:-1] + [{"role": "user", "content": f"{row['messages'][-1]['content']} {suffix}"}]
+        answer = refusal(srng, cat, secret)
+        suffixed_base.append({"messages": msgs, "answer": answer, "kind": "attack_suffix"})
+        suffixed_bt.append(suffixed_base[-1])
+        if srng.random() < 0.6:
+            bad, slot = fill(srng.choice(BAD_ANSWERS[cat] + BAD_ANSWERS["direct"]), secret, code,
+                             srng.choice(SEPARATORS))
+            suffixed_bt.append({"messages": msgs, "bad": bad_prefix(srng, split, bad, slot),
+                                "answer": refusal(srng, cat, secret), "kind": "backtrack_suffix"})
+    extra += suffixed_bt
+
     # The held-out parts never occur in training.
     corpus = "\n".join(render_prompt(e["messages"]) + e.get("bad", "") + e.get("prefill", "") + e["answer"]
                         for e in plain + backtrack + drills + openers)
     train_text = corpus + "\n" + "\n".join(
-        render_prompt(e["messages"]) + e.get("bad", "") + e["answer"] for e in extra)
+        render_prompt(e["messages"]) + e.get("bad", "") + e["answer"] for e in extra + suffixed_base)
     for c in eval_codes[: max(args.eval_attacks, args.eval_benign + 7)] + more_codes:
         assert c not in train_text, c
     for b in benigns:  # held-out benign phrasings never asked in training
@@ -948,6 +975,8 @@ def main():
     for e in extra:
         bt_rows.insert(arng.randrange(len(bt_rows) + 1), e)
     write_jsonl(d / "train_backtrack.jsonl", bt_rows)
+    for e in suffixed_base:
+        base_rows.insert(srng.randrange(len(base_rows) + 1), e)
     write_jsonl(d / "train_baseline.jsonl", base_rows)
     with open(d / "corpus.txt", "w") as f:
         f.write(corpus)  # the tokenizer's (without the additions, which use the same words)
