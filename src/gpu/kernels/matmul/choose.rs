@@ -109,10 +109,7 @@ impl Kernels {
                 y: &y,
                 accumulate: false,
             };
-            let x8 = X8Use {
-                decode: x8,
-                prefill: x8,
-            };
+            let x8 = X8Use::both(x8);
             self.matmul_path(&step, &[w], input, out, false, x8)
         };
         let ops = [op(false)?, op(true)?];

@@ -87,11 +87,9 @@ impl Kernels {
         out: MatOut<'_>,
         last_only: bool,
     ) -> Result<Op, GpuError> {
-        let all = X8Use {
-            decode: true,
-            prefill: true,
-        };
-        let x8 = ws.iter().fold(all, |u, w| u.and(self.x8_use(w.ty)));
+        let x8 = ws
+            .iter()
+            .fold(X8Use::both(true), |u, w| u.and(self.x8_use(w.ty)));
         self.matmul_path(step, ws, input, out, last_only, x8)
     }
 
@@ -163,7 +161,8 @@ impl Kernels {
                 None => self.no_norm(b),
             };
             let xq = if x8.any() {
-                let rows = if x8.prefill && !last_only { cap } else { 1 };
+                // (x8.prefill is off with last_only, above.)
+                let rows = if x8.prefill { cap } else { 1 };
                 let xq = self.x8_buffer(cols, rows);
                 b.keep(xq.clone());
                 self.quantize_x8_dispatch(b, input, &xq, cols, cap, last_only, x8)?;

@@ -76,6 +76,14 @@ pub struct X8Use {
 }
 
 impl X8Use {
+    /// Both shapes, or neither.
+    pub(super) fn both(on: bool) -> X8Use {
+        X8Use {
+            decode: on,
+            prefill: on,
+        }
+    }
+
     pub(super) fn any(self) -> bool {
         self.decode || self.prefill
     }
@@ -100,10 +108,7 @@ impl Kernels {
             return X8Use::default();
         }
         if let Some(forced) = self.gpu.int8_matvec {
-            return X8Use {
-                decode: forced,
-                prefill: forced,
-            };
+            return X8Use::both(forced);
         }
         let map = self.x8_choice.lock().unwrap_or_else(|e| e.into_inner());
         map.get(&ty).copied().unwrap_or_default()
@@ -271,10 +276,7 @@ mod testing {
             if xq.len < 4 * x8_units(cols) * rows {
                 return Err(invalid(format!("quantize_x8: xq of {}", xq.len)));
             }
-            let every = X8Use {
-                decode: true,
-                prefill: true,
-            };
+            let every = X8Use::both(true);
             self.build_op(step, cap, |b| {
                 self.quantize_x8_dispatch(b, input, &xq.buffer, cols, cap, last_only, every)
             })
