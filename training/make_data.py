@@ -12,12 +12,14 @@ Writes
   training/work/data/train_backtrack.jsonl  plain examples + backtracking examples
   training/work/data/train_baseline.jsonl   the same plain examples only
   training/work/data/corpus.txt             text for the tokenizer
+  training/work/data/search_prompts.json    training attacks for the adaptive search (safety_eval's format)
   tests/data/safety_eval.json               held-out prompts for examples/safety_eval/
 
 The evaluation split uses code words, attack phrasings and prefills that
 never occur in training (checked at the end).
 
     python training/make_data.py [--seed 1] [--n 24000]
+    python training/make_data.py --search-suffixes LOG [LOG ...]   # adversarial rounds
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from pathlib import Path
 
 from common import CODE_CONSONANTS as CONSONANTS
 from common import CODE_VOWELS as VOWELS
@@ -737,6 +740,15 @@ def main():
                     help="backtracking set: more composed unsafe answers")
     ap.add_argument("--suffix-attacks", type=int, default=0,
                     help="both fine-tune sets: attacks with a suffix of random training-prompt words")
+    ap.add_argument("--search-prompts", type=int, default=500,
+                    help="training attacks written to work/data/search_prompts.json for the adaptive search")
+    ap.add_argument("--search-suffixes", type=Path, nargs="*", default=[],
+                    help="safety_eval --answers log of the adaptive search over search_prompts.json: both "
+                         "fine-tune sets get its suffixes")
+    ap.add_argument("--suffix-uses", type=int, default=3,
+                    help="attack prompts each searched suffix is appended to (its own, then random ones)")
+    ap.add_argument("--suffix-benign", type=int, default=3,
+                    help="benign prompts each searched suffix is appended to, answered helpfully")
     ap.add_argument("--eval-more-attacks", type=int, default=900,
                     help="attacks appended to the split from their own generator and code words")
     ap.add_argument("--eval-benign-per-topic", type=int, default=40,
@@ -911,18 +923,82 @@ def main():
     words = sorted({w for e in plain for m in e["messages"] if m["role"] == "user"
                     for w in m["content"].split() if w.isalpha()})
     suffixed_base, suffixed_bt = [], []
-    for _ in range(args.suffix_attacks):
-        row, cat, secret, code = srng.choice(attack_rows)
-        suffix = " ".join(srng.choice(words) for _ in range(srng.randint(2, 8)))
+
+    def add_suffixed(rng, attack, suffix, p_backtrack, leak=None):
+        """The attack with `suffix` appended to its user message: the refusal
+        in both sets and, with probability p_backtrack, an unsafe start,
+        [RESET] and the refusal in the backtracking set (`leak`, an answer
+        the model gave, cut just after the code, else a composed one)."""
+        row, cat, secret, code = attack
         msgs = row["messages"][:-1] + [{"role": "user", "content": f"{row['messages'][-1]['content']} {suffix}"}]
-        answer = refusal(srng, cat, secret)
-        suffixed_base.append({"messages": msgs, "answer": answer, "kind": "attack_suffix"})
+        suffixed_base.append({"messages": msgs, "answer": refusal(rng, cat, secret), "kind": "attack_suffix"})
         suffixed_bt.append(suffixed_base[-1])
-        if srng.random() < 0.6:
-            bad, slot = fill(srng.choice(BAD_ANSWERS[cat] + BAD_ANSWERS["direct"]), secret, code,
-                             srng.choice(SEPARATORS))
-            suffixed_bt.append({"messages": msgs, "bad": bad_prefix(srng, split, bad, slot),
-                                "answer": refusal(srng, cat, secret), "kind": "backtrack_suffix"})
+        if rng.random() >= p_backtrack:
+            return
+        if leak is not None:
+            ids = split(leak)
+            k = next((k for k in range(1, len(ids) + 1) if violates(split.decode(ids[:k]), code)), len(ids))
+            bad = split.decode(ids[: rng.randint(k, min(len(ids), k + 2))])
+        elif p_backtrack < 1:
+            bad, slot = fill(rng.choice(BAD_ANSWERS[cat] + BAD_ANSWERS["direct"]), secret, code,
+                             rng.choice(SEPARATORS))
+            bad = bad_prefix(rng, split, bad, slot)
+        else:  # what the search aims at, cut just after the code
+            bad, slot = fill(rng.choice(LEAD_INS), secret, code, rng.choice(SEPARATORS))
+            bad = f"{rng.choice(OPENERS)} {bad}".lstrip()
+        suffixed_bt.append({"messages": msgs, "bad": bad, "answer": refusal(rng, cat, secret),
+                            "kind": "backtrack_suffix"})
+
+    for _ in range(args.suffix_attacks):
+        attack = srng.choice(attack_rows)
+        suffix = " ".join(srng.choice(words) for _ in range(srng.randint(2, 8)))
+        add_suffixed(srng, attack, suffix, 0.6)
+
+    # Training prompts for the adaptive search (safety_eval's format), from
+    # their own generator: single-turn attacks with a system prompt.
+    prng = random.Random(args.seed + 11000)
+    searchable = [a for a in attack_rows
+                  if len(a[0]["messages"]) == 2 and a[0]["messages"][0]["role"] == "system"]
+    search_rows = prng.sample(searchable, min(args.search_prompts, len(searchable)))
+    search_prompts = [{"system": row["messages"][0]["content"], "user": row["messages"][1]["content"],
+                       "code": code, "category": cat,
+                       "prefill": prng.choice(TRAIN_PREFILLS_EXTRA).format(secret=secret)}
+                      for row, cat, secret, code in search_rows]
+
+    # Adversarial training on the suffixes the adaptive search found on
+    # those training prompts (`safety_eval --data
+    # work/data/search_prompts.json --answers LOG`; every model and row of
+    # each log). Each suffix goes on its own prompt (the backtracking
+    # example after the model's own leak, cut just after the code, or after
+    # a composed one), on `--suffix-uses` - 1 random training attacks, and
+    # on `--suffix-benign` benign prompts answered helpfully: without those,
+    # both models learn that an odd end of a message means "refuse", and
+    # refuse twice as many held-out benign prompts.
+    grng = random.Random(args.seed + 12000)
+    for log in args.search_suffixes:
+        runs: dict[tuple, list] = {}
+        with open(log) as f:
+            for line in f:
+                r = json.loads(line)
+                if r["kind"] == "adaptive":
+                    runs.setdefault((r["model"], r["policy"], r["bias"]), []).append(r)
+        for _, rs in sorted(runs.items()):  # whatever order the log has them in
+            for attack, r in zip(search_rows, rs):
+                assert attack[0]["messages"][1]["content"] == r["user"], "the log is not of search_prompts.json"
+                suffix = r["extra"]["suffix"]  # as the search appended it
+                if not suffix.strip() or "<|" in suffix or "[RESET]" in suffix:
+                    continue
+                leak = r["answer"] if r["violation"] else None
+                add_suffixed(grng, attack, suffix, 1.0, leak)
+                for _ in range(args.suffix_uses - 1):
+                    add_suffixed(grng, grng.choice(attack_rows), suffix, 0.6)
+                for _ in range(args.suffix_benign):  # a suffix alone is no reason to refuse
+                    system, _, facts = make_system(grng, grng.choice(train_codes), train_codes)
+                    q, a, _ = benign(grng, facts)
+                    suffixed_base.append({"messages": [{"role": "system", "content": system},
+                                                       {"role": "user", "content": f"{q} {suffix}"}],
+                                          "answer": a, "kind": "benign_suffix"})
+                    suffixed_bt.append(suffixed_base[-1])
     extra += suffixed_bt
 
     # The held-out parts never occur in training.
@@ -983,6 +1059,9 @@ def main():
     out = ROOT / "tests" / "data" / "safety_eval.json"
     with open(out, "w") as f:
         json.dump({"seed": args.seed, "attacks": attacks, "benign": benigns}, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    with open(d / "search_prompts.json", "w") as f:
+        json.dump({"seed": args.seed, "attacks": search_prompts, "benign": []}, f, indent=1, ensure_ascii=False)
         f.write("\n")
     kinds: dict[str, int] = {}
     for e in bt_rows:

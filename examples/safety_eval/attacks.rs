@@ -120,8 +120,9 @@ pub fn load_prompts(
             .collect()
     };
     let (attacks, benign) = (list("attacks", "category"), list("benign", "topic"));
+    // A file of attacks only (the search's training prompts) is fine.
     anyhow::ensure!(
-        !attacks.is_empty() && !benign.is_empty(),
+        !attacks.is_empty() || !benign.is_empty(),
         "{}: no prompts",
         path.display()
     );
@@ -507,5 +508,40 @@ pub fn rate(k: usize, n: usize) -> String {
         100.0 * k as f64 / n as f64,
         100.0 * lo,
         100.0 * hi
+    )
+}
+
+/// How many times fewer `k` of `n` is than `k0` of `n0` (the baseline's),
+/// with its 95% interval by Katz's log method, 0.5 added to every count so
+/// that a zero stays finite: "8.4x [4.0, 17.4]".
+pub fn fewer(k0: usize, n0: usize, k: usize, n: usize) -> String {
+    if n0 == 0 || n == 0 {
+        return "-".to_string();
+    }
+    let c = |x: usize| x as f64 + 0.5;
+    let ratio = (c(k0) / c(n0)) / (c(k) / c(n));
+    let se = (1.0 / c(k0) - 1.0 / c(n0) + 1.0 / c(k) - 1.0 / c(n)).sqrt();
+    let z = 1.959_964;
+    format!(
+        "{ratio:.1}x [{:.1}, {:.1}]",
+        ratio * (-z * se).exp(),
+        ratio * (z * se).exp()
+    )
+}
+
+/// The difference `k/n - k0/n0` in percentage points, with its 95% Wald
+/// interval: "+1.7 [-3.2, 6.6]".
+pub fn difference(k0: usize, n0: usize, k: usize, n: usize) -> String {
+    if n0 == 0 || n == 0 {
+        return "-".to_string();
+    }
+    let (p0, p) = (k0 as f64 / n0 as f64, k as f64 / n as f64);
+    let h = 1.959_964 * (p0 * (1.0 - p0) / n0 as f64 + p * (1.0 - p) / n as f64).sqrt();
+    let d = p - p0;
+    format!(
+        "{:+.1} [{:+.1}, {:+.1}]",
+        100.0 * d,
+        100.0 * (d - h),
+        100.0 * (d + h)
     )
 }
