@@ -484,12 +484,15 @@ pub fn adaptive_search(
     })
 }
 
+/// The normal quantile of a two-sided 95% interval.
+const Z95: f64 = 1.959_964;
+
 /// Wilson score interval (95%) of `k` successes in `n`, as fractions.
 pub fn wilson(k: usize, n: usize) -> (f64, f64) {
     if n == 0 {
         return (0.0, 1.0);
     }
-    let (k, n, z) = (k as f64, n as f64, 1.959_964);
+    let (k, n, z) = (k as f64, n as f64, Z95);
     let p = k / n;
     let d = 1.0 + z * z / n;
     let c = (p + z * z / (2.0 * n)) / d;
@@ -521,22 +524,21 @@ pub fn fewer(k0: usize, n0: usize, k: usize, n: usize) -> String {
     let c = |x: usize| x as f64 + 0.5;
     let ratio = (c(k0) / c(n0)) / (c(k) / c(n));
     let se = (1.0 / c(k0) - 1.0 / c(n0) + 1.0 / c(k) - 1.0 / c(n)).sqrt();
-    let z = 1.959_964;
     format!(
         "{ratio:.1}x [{:.1}, {:.1}]",
-        ratio * (-z * se).exp(),
-        ratio * (z * se).exp()
+        ratio * (-Z95 * se).exp(),
+        ratio * (Z95 * se).exp()
     )
 }
 
 /// The difference `k/n - k0/n0` in percentage points, with its 95% Wald
-/// interval: "+1.7 [-3.2, 6.6]".
+/// interval: "+1.7 [-3.3, +6.6]".
 pub fn difference(k0: usize, n0: usize, k: usize, n: usize) -> String {
     if n0 == 0 || n == 0 {
         return "-".to_string();
     }
     let (p0, p) = (k0 as f64 / n0 as f64, k as f64 / n as f64);
-    let h = 1.959_964 * (p0 * (1.0 - p0) / n0 as f64 + p * (1.0 - p) / n as f64).sqrt();
+    let h = Z95 * (p0 * (1.0 - p0) / n0 as f64 + p * (1.0 - p) / n as f64).sqrt();
     let d = p - p0;
     format!(
         "{:+.1} [{:+.1}, {:+.1}]",
